@@ -1,0 +1,7 @@
+module github.com/bluenet-project/bluenet
+
+go 1.24
+
+require github.com/godbus/dbus/v5 v5.2.4
+
+require golang.org/x/sys v0.27.0 // indirect
