@@ -52,10 +52,10 @@ const DescriptorFlags = FlagRead | FlagWrite | FlagEncryptRead | FlagEncryptWrit
 
 // readFlags and writeFlags are the flags that let a central read or write.
 const (
-	readFlags = FlagRead | FlagEncryptRead | FlagEncryptAuthenticatedRead | FlagSecureRead
+	readFlags  = FlagRead | FlagEncryptRead | FlagEncryptAuthenticatedRead | FlagSecureRead
 	writeFlags = FlagWrite | FlagWriteWithoutResponse | FlagAuthenticatedSignedWrites |
 		FlagReliableWrite | FlagEncryptWrite | FlagEncryptAuthenticatedWrite | FlagSecureWrite
-	notifyFlags = FlagNotify | FlagEncryptNotify | FlagEncryptAuthenticatedNotify | FlagSecureNotify
+	notifyFlags   = FlagNotify | FlagEncryptNotify | FlagEncryptAuthenticatedNotify | FlagSecureNotify
 	indicateFlags = FlagIndicate | FlagEncryptIndicate | FlagEncryptAuthenticatedIndicate | FlagSecureIndicate
 )
 
