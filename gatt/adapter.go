@@ -1,0 +1,120 @@
+package gatt
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// Adapter controls a BlueZ adapter (org.bluez.Adapter1, doc/adapter-api.txt).
+// Get one from [Server.Adapter] or [OpenAdapter].
+type Adapter struct {
+	conn    *dbus.Conn
+	path    dbus.ObjectPath
+	address string
+	timeout time.Duration
+}
+
+// OpenAdapter finds an adapter on bluetoothd without a [Server]: selector
+// is "hci0", an address, or "" for the first adapter. A zero timeout means
+// 10 s per call.
+func OpenAdapter(ctx context.Context, conn *dbus.Conn, selector string, timeout time.Duration) (*Adapter, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	objs, err := managedObjects(ctx, conn, timeout)
+	if err != nil {
+		return nil, err
+	}
+	p, addr, err := selectAdapter(objs, selector)
+	if err != nil {
+		return nil, err
+	}
+	return &Adapter{conn: conn, path: p, address: addr, timeout: timeout}, nil
+}
+
+// Adapters lists the adapters bluetoothd has, ordered hci0, hci1, ...
+func Adapters(ctx context.Context, conn *dbus.Conn) ([]AdapterEvent, error) {
+	objs, err := managedObjects(ctx, conn, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var out []AdapterEvent
+	for p, ifaces := range objs {
+		if props, ok := ifaces[ifaceAdapter]; ok {
+			addr, _ := props["Address"].Value().(string)
+			out = append(out, AdapterEvent{Path: p, Address: addr, Added: true})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return adapterLess(out[i].Path, out[j].Path) })
+	return out, nil
+}
+
+// Path returns the adapter's object path, e.g. /org/bluez/hci0.
+func (a *Adapter) Path() dbus.ObjectPath { return a.path }
+
+// Address returns the adapter's address.
+func (a *Adapter) Address() string { return a.address }
+
+// Name returns the adapter's interface name, e.g. "hci0".
+func (a *Adapter) Name() string {
+	s := string(a.path)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+func (a *Adapter) set(ctx context.Context, name string, v any) error {
+	cctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	err := a.conn.Object(bluezName, a.path).CallWithContext(cctx, ifaceProps+".Set", 0, ifaceAdapter, name, dbus.MakeVariant(v)).Err
+	if err != nil {
+		return fmt.Errorf("gatt: set %s.%s on %s: %w", ifaceAdapter, name, a.Name(), mapBluezError(err))
+	}
+	return nil
+}
+
+// Property returns one Adapter1 property, e.g. "Powered".
+func (a *Adapter) Property(ctx context.Context, name string) (dbus.Variant, error) {
+	cctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	var v dbus.Variant
+	err := a.conn.Object(bluezName, a.path).CallWithContext(cctx, ifaceProps+".Get", 0, ifaceAdapter, name).Store(&v)
+	if err != nil {
+		return dbus.Variant{}, fmt.Errorf("gatt: get %s.%s on %s: %w", ifaceAdapter, name, a.Name(), mapBluezError(err))
+	}
+	return v, nil
+}
+
+// SetAlias sets the adapter's Alias, the name centrals see when the
+// advertisement includes the local name without a LocalName of its own.
+func (a *Adapter) SetAlias(ctx context.Context, alias string) error {
+	return a.set(ctx, "Alias", alias)
+}
+
+// SetPowered switches the adapter on or off.
+func (a *Adapter) SetPowered(ctx context.Context, on bool) error {
+	return a.set(ctx, "Powered", on)
+}
+
+// SetDiscoverable sets Discoverable and, first, DiscoverableTimeout in
+// seconds (0 = stay discoverable until told otherwise).
+func (a *Adapter) SetDiscoverable(ctx context.Context, on bool, timeout uint32) error {
+	if on {
+		if err := a.set(ctx, "DiscoverableTimeout", timeout); err != nil {
+			return err
+		}
+	}
+	return a.set(ctx, "Discoverable", on)
+}
+
+// SetPairable sets the Pairable property.
+func (a *Adapter) SetPairable(ctx context.Context, on bool) error {
+	return a.set(ctx, "Pairable", on)
+}

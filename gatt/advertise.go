@@ -1,0 +1,321 @@
+package gatt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// AdvertisementType is the LEAdvertisement1 Type.
+type AdvertisementType uint8
+
+// Advertisement types. A GATT server must use AdvertisePeripheral: BlueZ
+// makes only "peripheral" advertisements connectable.
+const (
+	AdvertisePeripheral AdvertisementType = iota // "peripheral" (connectable)
+	AdvertiseBroadcast                           // "broadcast" (not connectable)
+)
+
+// String returns the BlueZ spelling.
+func (t AdvertisementType) String() string {
+	if t == AdvertiseBroadcast {
+		return "broadcast"
+	}
+	return "peripheral"
+}
+
+// Include is a set of fields bluetoothd adds to the advertisement itself
+// (LEAdvertisement1 Includes).
+type Include uint8
+
+// Includes.
+const (
+	IncludeTxPower    Include = 1 << iota // "tx-power"
+	IncludeAppearance                     // "appearance"
+	IncludeLocalName                      // "local-name": the adapter's alias
+)
+
+// Strings returns the BlueZ strings.
+func (in Include) Strings() []string {
+	out := []string{}
+	if in&IncludeTxPower != 0 {
+		out = append(out, "tx-power")
+	}
+	if in&IncludeAppearance != 0 {
+		out = append(out, "appearance")
+	}
+	if in&IncludeLocalName != 0 {
+		out = append(out, "local-name")
+	}
+	return out
+}
+
+// Advertisement describes an LE advertisement (org.bluez.LEAdvertisement1,
+// doc/advertising-api.txt). Zero fields are left out.
+//
+// Size: legacy advertising data holds 31 bytes, 3 of which go to the flags
+// field. A 128-bit service UUID takes 18, so a name rarely fits beside it:
+// BlueZ 5.66 puts LocalName (and the alias for IncludeLocalName) into the
+// scan response, where centrals that scan actively (all phones, BlueZ)
+// find it. [Server.Advertise] computes the advertising data size the way
+// bluetoothd does and returns ErrAdvertisementTooLarge instead of letting
+// registration fail with a generic error.
+type Advertisement struct {
+	Type             AdvertisementType
+	ServiceUUIDs     []UUID
+	SolicitUUIDs     []UUID
+	ManufacturerData map[uint16][]byte
+	ServiceData      map[UUID][]byte
+	// LocalName is sent in the scan response (at most 29 bytes).
+	LocalName string
+	Includes  Include
+	// Appearance (GAP appearance value); 0 leaves it out.
+	Appearance uint16
+	// Discoverable sets the general discoverable flag independently of the
+	// adapter's Discoverable property.
+	Discoverable        bool
+	DiscoverableTimeout uint16
+	// Duration is how long this advertisement is sent when BlueZ rotates
+	// between several, in seconds; 0 = BlueZ default (2 s).
+	Duration uint16
+	// Timeout, in seconds, after which BlueZ removes the advertisement; 0
+	// means never.
+	Timeout uint16
+	// MinInterval and MaxInterval are the advertising interval (BlueZ 5.66
+	// honours them only when bluetoothd runs with --experimental; without it
+	// they are ignored, not rejected). Millisecond resolution.
+	MinInterval, MaxInterval time.Duration
+	// TxPower requests a transmit power in dBm (experimental, as above).
+	TxPower *int16
+}
+
+// advDataLen returns the length of the advertising data bluetoothd would
+// build, counting the flags field.
+func (a *Advertisement) advDataLen() int {
+	n := 3 // flags
+	uuidList := func(us []UUID) int {
+		var by [17]int
+		for _, u := range us {
+			by[u.advLen()]++
+		}
+		t := 0
+		for sz, cnt := range by {
+			if cnt > 0 {
+				t += 2 + sz*cnt
+			}
+		}
+		return t
+	}
+	n += uuidList(a.ServiceUUIDs) + uuidList(a.SolicitUUIDs)
+	for _, d := range a.ManufacturerData {
+		n += 2 + 2 + len(d)
+	}
+	for u, d := range a.ServiceData {
+		n += 2 + u.advLen() + len(d)
+	}
+	if a.Includes&IncludeTxPower != 0 || a.TxPower != nil {
+		n += 3
+	}
+	if a.Includes&IncludeAppearance != 0 || a.Appearance != 0 {
+		n += 4
+	}
+	return n
+}
+
+// Validate checks the advertisement against the 31-byte legacy limits.
+func (a *Advertisement) Validate() error {
+	if n := a.advDataLen(); n > 31 {
+		return fmt.Errorf("%w: advertising data needs %d bytes", ErrAdvertisementTooLarge, n)
+	}
+	if len(a.LocalName) > 29 {
+		return fmt.Errorf("%w: local name of %d bytes does not fit in the scan response", ErrAdvertisementTooLarge, len(a.LocalName))
+	}
+	if a.MinInterval > a.MaxInterval && a.MaxInterval != 0 {
+		return fmt.Errorf("gatt: advertisement MinInterval %v > MaxInterval %v", a.MinInterval, a.MaxInterval)
+	}
+	return nil
+}
+
+func (a *Advertisement) props() map[string]dbus.Variant {
+	m := map[string]dbus.Variant{"Type": dbus.MakeVariant(a.Type.String())}
+	uuids := func(us []UUID) []string {
+		out := make([]string, len(us))
+		for i, u := range us {
+			out[i] = u.String()
+		}
+		return out
+	}
+	if len(a.ServiceUUIDs) > 0 {
+		m["ServiceUUIDs"] = dbus.MakeVariant(uuids(a.ServiceUUIDs))
+	}
+	if len(a.SolicitUUIDs) > 0 {
+		m["SolicitUUIDs"] = dbus.MakeVariant(uuids(a.SolicitUUIDs))
+	}
+	if len(a.ManufacturerData) > 0 {
+		md := make(map[uint16]dbus.Variant, len(a.ManufacturerData))
+		for k, v := range a.ManufacturerData {
+			md[k] = dbus.MakeVariant(append([]byte{}, v...))
+		}
+		m["ManufacturerData"] = dbus.MakeVariant(md)
+	}
+	if len(a.ServiceData) > 0 {
+		sd := make(map[string]dbus.Variant, len(a.ServiceData))
+		for k, v := range a.ServiceData {
+			sd[k.String()] = dbus.MakeVariant(append([]byte{}, v...))
+		}
+		m["ServiceData"] = dbus.MakeVariant(sd)
+	}
+	if a.LocalName != "" {
+		m["LocalName"] = dbus.MakeVariant(a.LocalName)
+	}
+	if inc := a.Includes.Strings(); len(inc) > 0 {
+		m["Includes"] = dbus.MakeVariant(inc)
+	}
+	if a.Appearance != 0 {
+		m["Appearance"] = dbus.MakeVariant(a.Appearance)
+	}
+	if a.Discoverable {
+		m["Discoverable"] = dbus.MakeVariant(true)
+		if a.DiscoverableTimeout != 0 {
+			m["DiscoverableTimeout"] = dbus.MakeVariant(a.DiscoverableTimeout)
+		}
+	}
+	if a.Duration != 0 {
+		m["Duration"] = dbus.MakeVariant(a.Duration)
+	}
+	if a.Timeout != 0 {
+		m["Timeout"] = dbus.MakeVariant(a.Timeout)
+	}
+	if a.MinInterval != 0 {
+		m["MinInterval"] = dbus.MakeVariant(uint32(a.MinInterval / time.Millisecond))
+	}
+	if a.MaxInterval != 0 {
+		m["MaxInterval"] = dbus.MakeVariant(uint32(a.MaxInterval / time.Millisecond))
+	}
+	if a.TxPower != nil {
+		m["TxPower"] = dbus.MakeVariant(*a.TxPower)
+	}
+	return m
+}
+
+// advObj carries the LEAdvertisement1 methods.
+type advObj struct{ s *Server }
+
+// Release implements LEAdvertisement1.Release: bluetoothd dropped the
+// advertisement (its Timeout expired, or the adapter went away).
+func (o *advObj) Release(msg dbus.Message) *dbus.Error {
+	s := o.s
+	if !s.fromBluez(msg) {
+		return errNotBluez
+	}
+	s.mu.Lock()
+	s.advRegistered = false
+	s.mu.Unlock()
+	s.log.Info("advertisement released by bluetoothd")
+	return nil
+}
+
+func (s *Server) advProps() map[string]dbus.Variant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.adv == nil {
+		return map[string]dbus.Variant{"Type": dbus.MakeVariant("peripheral")}
+	}
+	return s.adv.props()
+}
+
+func (s *Server) exportAdv() error {
+	return s.exportOne(s.advPath, ifaceAdv, &advObj{s}, s.advProps, nil)
+}
+
+// registerAdv registers the advertisement; regMu is held.
+func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject) error {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	err := adapter.CallWithContext(cctx, ifaceAdvMgr+".RegisterAdvertisement", 0, s.advPath, map[string]dbus.Variant{}).Err
+	cancel()
+	if err != nil {
+		err = mapBluezError(err)
+		return fmt.Errorf("gatt: register advertisement: %w", err)
+	}
+	s.mu.Lock()
+	s.advRegistered = true
+	s.mu.Unlock()
+	s.log.Info("advertisement registered", "path", s.advPath)
+	return nil
+}
+
+// Advertise starts advertising adv, replacing the current advertisement if
+// there is one, and keeps it registered across bluetoothd restarts until
+// StopAdvertising or Close. It returns when bluetoothd has accepted it.
+// When it fails the server is left not advertising.
+func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
+	if err := adv.Validate(); err != nil {
+		return err
+	}
+	cp := adv
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	adapter, reg := s.adapter, s.advRegistered
+	s.mu.Unlock()
+	if adapter == "" {
+		return ErrNoAdapter
+	}
+	obj := s.conn.Object(bluezName, adapter)
+	if reg {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		err := obj.CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+		cancel()
+		s.mu.Lock()
+		s.advRegistered = false
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Debug("unregister advertisement", "err", err)
+		}
+	}
+	s.mu.Lock()
+	s.adv = &cp
+	s.mu.Unlock()
+	if err := s.registerAdv(ctx, obj); err != nil {
+		s.mu.Lock()
+		s.adv = nil
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// StopAdvertising unregisters the advertisement. It is not an error to
+// stop when not advertising.
+func (s *Server) StopAdvertising(ctx context.Context) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.mu.Lock()
+	adapter, reg := s.adapter, s.advRegistered
+	s.adv = nil
+	s.advRegistered = false
+	s.mu.Unlock()
+	if !reg || adapter == "" {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.conn.Object(bluezName, adapter).CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+	if err != nil {
+		return fmt.Errorf("gatt: unregister advertisement: %w", mapBluezError(err))
+	}
+	return nil
+}
+
+// Advertising reports whether an advertisement is currently registered.
+func (s *Server) Advertising() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advRegistered
+}

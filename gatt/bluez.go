@@ -1,0 +1,409 @@
+package gatt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// matches are the signal match rules the server adds on its connection.
+func (s *Server) matches() [][]dbus.MatchOption {
+	return [][]dbus.MatchOption{
+		{dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
+			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, bluezName)},
+		{dbus.WithMatchSender(bluezName), dbus.WithMatchInterface(ifaceObjMgr)},
+		{dbus.WithMatchSender(bluezName), dbus.WithMatchInterface(ifaceProps),
+			dbus.WithMatchMember("PropertiesChanged"), dbus.WithMatchArg(0, ifaceDevice)},
+	}
+}
+
+func (s *Server) removeMatches() {
+	for _, m := range s.matches() {
+		_ = s.conn.RemoveMatchSignal(m...)
+	}
+}
+
+// watch subscribes to the signals the server follows and starts the
+// goroutine that handles them.
+func (s *Server) watch() error {
+	for _, m := range s.matches() {
+		if err := s.conn.AddMatchSignalContext(s.ctx, m...); err != nil {
+			s.removeMatches()
+			return fmt.Errorf("gatt: add match: %w", err)
+		}
+	}
+	s.sigCh = make(chan *dbus.Signal, 256)
+	s.conn.Signal(s.sigCh)
+	s.wg.Add(1)
+	go s.loop()
+	return nil
+}
+
+// loop handles signals and drives re-registration.
+func (s *Server) loop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case sig := <-s.sigCh:
+			s.handleSignal(sig)
+		}
+	}
+}
+
+func (s *Server) handleSignal(sig *dbus.Signal) {
+	switch sig.Name {
+	case "org.freedesktop.DBus.NameOwnerChanged":
+		if len(sig.Body) != 3 {
+			return
+		}
+		name, _ := sig.Body[0].(string)
+		newOwner, _ := sig.Body[2].(string)
+		if name != bluezName {
+			return
+		}
+		s.bluezChanged(newOwner)
+	case ifaceObjMgr + ".InterfacesAdded":
+		if !s.fromBluezSignal(sig) || len(sig.Body) != 2 {
+			return
+		}
+		p, _ := sig.Body[0].(dbus.ObjectPath)
+		ifaces, _ := sig.Body[1].(map[string]map[string]dbus.Variant)
+		if props, ok := ifaces[ifaceAdapter]; ok {
+			addr, _ := props["Address"].Value().(string)
+			if f := s.cfg.OnAdapter; f != nil {
+				s.events.push(func() { f(AdapterEvent{Path: p, Address: addr, Added: true}) })
+			}
+			s.mu.Lock()
+			need := s.adapter == "" && s.bluezOwner != ""
+			s.mu.Unlock()
+			if need && adapterMatches(s.cfg.Adapter, p, addr) {
+				s.startRegister()
+			}
+		}
+		if props, ok := ifaces[ifaceDevice]; ok {
+			if on, _ := props["Connected"].Value().(bool); on && s.onAdapter(p) {
+				s.setConnected(p, true)
+			}
+		}
+	case ifaceObjMgr + ".InterfacesRemoved":
+		if !s.fromBluezSignal(sig) || len(sig.Body) != 2 {
+			return
+		}
+		p, _ := sig.Body[0].(dbus.ObjectPath)
+		ifaces, _ := sig.Body[1].([]string)
+		for _, i := range ifaces {
+			switch i {
+			case ifaceDevice:
+				s.setConnected(p, false)
+			case ifaceAdapter:
+				if f := s.cfg.OnAdapter; f != nil {
+					s.events.push(func() { f(AdapterEvent{Path: p, Added: false}) })
+				}
+				s.mu.Lock()
+				ours := p == s.adapter
+				if ours {
+					s.adapter, s.adapterAddr = "", ""
+					s.appRegistered, s.advRegistered = false, false
+					s.regGen++
+				}
+				s.mu.Unlock()
+				if ours {
+					s.dropDevices()
+					s.resetNotifying()
+					s.report(fmt.Errorf("gatt: adapter %s removed: %w", p, ErrNoAdapter))
+				}
+			}
+		}
+	case ifaceProps + ".PropertiesChanged":
+		if !s.fromBluezSignal(sig) || len(sig.Body) < 2 {
+			return
+		}
+		if iface, _ := sig.Body[0].(string); iface != ifaceDevice {
+			return
+		}
+		changed, _ := sig.Body[1].(map[string]dbus.Variant)
+		v, ok := changed["Connected"]
+		if !ok || !s.onAdapter(sig.Path) {
+			return
+		}
+		on, _ := v.Value().(bool)
+		s.setConnected(sig.Path, on)
+	}
+}
+
+func (s *Server) fromBluezSignal(sig *dbus.Signal) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sig.Sender != "" && sig.Sender == s.bluezOwner
+}
+
+// onAdapter reports whether device path p belongs to the selected adapter.
+func (s *Server) onAdapter(p dbus.ObjectPath) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.adapter != "" && strings.HasPrefix(string(p), string(s.adapter)+"/")
+}
+
+func (s *Server) setConnected(p dbus.ObjectPath, on bool) {
+	s.mu.Lock()
+	was := s.connected[p]
+	var ended *Session
+	if on {
+		s.connected[p] = true
+		if s.sessions[p] == nil && !s.closed {
+			s.sessions[p] = newSession(p)
+		}
+	} else {
+		delete(s.connected, p)
+		ended = s.sessions[p]
+		delete(s.sessions, p)
+	}
+	s.mu.Unlock()
+	if ended != nil {
+		ended.end()
+	}
+	d := Device{Path: p, Address: AddressFromPath(p)}
+	switch {
+	case on && !was:
+		s.log.Debug("device connected", "device", d.Address)
+		if f := s.cfg.OnConnect; f != nil {
+			s.events.push(func() { f(d) })
+		}
+	case !on && was:
+		s.log.Debug("device disconnected", "device", d.Address)
+		if f := s.cfg.OnDisconnect; f != nil {
+			s.events.push(func() { f(d) })
+		}
+	}
+}
+
+func (s *Server) dropDevices() {
+	for _, d := range s.Devices() {
+		s.setConnected(d.Path, false)
+	}
+	s.endAllSessions()
+}
+
+func (s *Server) resetNotifying() {
+	for _, c := range s.chars {
+		c.setNotifying(false, false)
+	}
+}
+
+// bluezChanged handles org.bluez getting a new owner, or losing it.
+func (s *Server) bluezChanged(owner string) {
+	s.mu.Lock()
+	old := s.bluezOwner
+	s.bluezOwner = owner
+	s.adapter, s.adapterAddr = "", ""
+	wasReg := s.appRegistered
+	s.appRegistered, s.advRegistered = false, false
+	s.regGen++
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	if old != "" {
+		s.dropDevices()
+		s.resetNotifying()
+		if owner == "" && wasReg {
+			s.report(fmt.Errorf("gatt: bluetoothd left the bus, application no longer registered: %w", ErrBluezNotRunning))
+		}
+	}
+	if owner != "" {
+		s.log.Info("bluetoothd appeared, registering", "owner", owner)
+		s.startRegister()
+	}
+}
+
+// startRegister starts a goroutine that registers everything, retrying with
+// backoff until it succeeds, bluetoothd changes again, or the server
+// closes.
+func (s *Server) startRegister() {
+	s.mu.Lock()
+	gen := s.regGen
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		start := time.Now()
+		delay := 50 * time.Millisecond
+		for {
+			s.mu.Lock()
+			stale := gen != s.regGen || s.closed || s.bluezOwner == ""
+			s.mu.Unlock()
+			if stale {
+				return
+			}
+			err := s.registerAll(s.ctx, true)
+			if err == nil {
+				return
+			}
+			if s.ctx.Err() != nil {
+				return
+			}
+			// Right after bluetoothd starts its adapters are not there yet:
+			// only report a missing adapter once it persists.
+			if !errors.Is(err, ErrNoAdapter) || time.Since(start) > 5*time.Second {
+				s.report(err)
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, 5*time.Second)
+		}
+	}()
+}
+
+// registerAll finds bluetoothd and the adapter and registers the
+// application and, when wanted, the advertisement. With background set it
+// runs from the watcher; otherwise from Open.
+func (s *Server) registerAll(ctx context.Context, background bool) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	gen := s.regGen
+	s.mu.Unlock()
+
+	owner, err := s.nameOwner(ctx)
+	if err != nil {
+		return err
+	}
+	objs, err := s.bluezObjects(ctx)
+	if err != nil {
+		return err
+	}
+	adapter, addr, err := selectAdapter(objs, s.cfg.Adapter)
+	if err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	if gen != s.regGen && background {
+		s.mu.Unlock()
+		return nil // superseded by a newer bluetoothd or adapter event
+	}
+	s.bluezOwner = owner
+	s.adapter, s.adapterAddr = adapter, addr
+	appReg := s.appRegistered
+	adv := s.adv
+	advReg := s.advRegistered
+	s.mu.Unlock()
+
+	// Devices already connected (e.g. when we start after a central).
+	for p, ifaces := range objs {
+		if props, ok := ifaces[ifaceDevice]; ok {
+			if on, _ := props["Connected"].Value().(bool); on && strings.HasPrefix(string(p), string(adapter)+"/") {
+				s.setConnected(p, true)
+			}
+		}
+	}
+
+	obj := s.conn.Object(bluezName, adapter)
+	if !appReg {
+		cctx, cancel := context.WithTimeout(ctx, s.timeout)
+		err := obj.CallWithContext(cctx, ifaceGattMgr+".RegisterApplication", 0, s.root, map[string]dbus.Variant{}).Err
+		cancel()
+		if err != nil && !errors.Is(mapBluezError(err), ErrAlreadyExists) {
+			return fmt.Errorf("gatt: register application on %s: %w", adapter, mapBluezError(err))
+		}
+		s.mu.Lock()
+		s.appRegistered = gen == s.regGen
+		s.mu.Unlock()
+		s.log.Info("application registered", "adapter", adapter, "path", s.root)
+	}
+	if adv != nil && !advReg {
+		if err := s.registerAdv(ctx, obj); err != nil {
+			return err
+		}
+	}
+	if f := s.cfg.OnRegistered; f != nil {
+		s.events.push(f)
+	}
+	return nil
+}
+
+func (s *Server) nameOwner(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var owner string
+	err := s.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, bluezName).Store(&owner)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBluezNotRunning, err)
+	}
+	return owner, nil
+}
+
+func (s *Server) bluezObjects(ctx context.Context) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, error) {
+	return managedObjects(ctx, s.conn, s.timeout)
+}
+
+func managedObjects(ctx context.Context, conn *dbus.Conn, timeout time.Duration) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+	err := conn.Object(bluezName, "/").CallWithContext(cctx, ifaceObjMgr+".GetManagedObjects", 0).Store(&objs)
+	if err != nil {
+		return nil, fmt.Errorf("gatt: list bluetoothd objects: %w", mapBluezError(err))
+	}
+	return objs, nil
+}
+
+// adapterMatches reports whether the adapter at p with address addr is the
+// one selector names ("" matches all).
+func adapterMatches(selector string, p dbus.ObjectPath, addr string) bool {
+	switch {
+	case selector == "":
+		return true
+	case strings.Contains(selector, ":"):
+		return strings.EqualFold(selector, addr)
+	case strings.HasPrefix(selector, "/"):
+		return dbus.ObjectPath(selector) == p
+	}
+	return strings.HasSuffix(string(p), "/"+selector)
+}
+
+// selectAdapter picks the adapter named by selector out of bluetoothd's
+// objects: by name ("hci0"), address, object path, or the first by path.
+func selectAdapter(objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant, selector string) (dbus.ObjectPath, string, error) {
+	var paths []dbus.ObjectPath
+	for p, ifaces := range objs {
+		if _, ok := ifaces[ifaceAdapter]; ok {
+			paths = append(paths, p)
+		}
+	}
+	sort.Slice(paths, func(i, j int) bool { return adapterLess(paths[i], paths[j]) })
+	for _, p := range paths {
+		addr, _ := objs[p][ifaceAdapter]["Address"].Value().(string)
+		if adapterMatches(selector, p, addr) {
+			return p, addr, nil
+		}
+	}
+	if selector == "" {
+		return "", "", ErrNoAdapter
+	}
+	return "", "", fmt.Errorf("%w: %q", ErrNoAdapter, selector)
+}
+
+// adapterLess orders hci2 before hci10.
+func adapterLess(a, b dbus.ObjectPath) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}

@@ -1,0 +1,77 @@
+// Package gatt publishes BLE GATT services and LE advertisements through
+// BlueZ's D-Bus API (org.bluez.GattManager1 and LEAdvertisingManager1, as in
+// BlueZ 5.66's doc/gatt-api.txt and doc/advertising-api.txt), using
+// github.com/godbus/dbus/v5 and no cgo.
+//
+// # Model
+//
+// An application is a value: a list of [Service]s, each with
+// [Characteristic]s, each with [Descriptor]s. Every characteristic has
+// [Flags] (all BlueZ flags exist as constants and at least one is required,
+// as bluetoothd requires) and either a static Value or handlers:
+//
+//   - OnRead returns the whole value; the server slices it at the request's
+//     offset, so long reads (values longer than one ATT PDU) work.
+//   - OnWrite receives the value; writes at an offset (ATT prepared writes)
+//     are assembled per device before the handler sees them.
+//   - Handlers get a [Request] with the remote device, offset, MTU, link and
+//     write type, and a per-device [Session] that ends when the device
+//     disconnects. They return an [ATTError] (ErrInvalidValueLength, ...)
+//     to make the central see a precise ATT error code.
+//
+// [Open] checks the application, exports it on the given D-Bus connection
+// under one ObjectManager root, picks an adapter and calls
+// RegisterApplication. The returned [Server] then:
+//
+//   - sends notifications and indications from any goroutine
+//     ([Char.Notify], [Char.Indicate]), but only while a central is
+//     subscribed (BlueZ calls StartNotify/StopNotify; see
+//     [Characteristic.OnSubscribe]);
+//   - advertises on demand ([Server.Advertise], [Server.StopAdvertising]);
+//   - reports devices connecting and disconnecting (Config.OnConnect,
+//     OnDisconnect), and disconnects them all on request
+//     ([Server.DisconnectAll]);
+//   - follows bluetoothd: when the org.bluez bus name disappears and comes
+//     back (bluetoothd restarted), or the adapter is removed and comes back,
+//     it registers the application and the advertisement again, and reports
+//     failures through Config.OnError (successes through OnRegistered);
+//   - answers only bluetoothd: calls from other peers get NotAuthorized;
+//   - on [Server.Close], unregisters both and removes its objects.
+//
+// [Adapter] controls the adapter (alias, power, discoverable, pairable,
+// BR/EDR).
+//
+// # Concurrency
+//
+// godbus runs each incoming call on its own goroutine, so handlers run
+// concurrently, also for the same characteristic; they must guard their own
+// state. The server never holds a lock while it calls bluetoothd, and user
+// callbacks (OnConnect, OnSubscribe, OnError, ...) run one at a time, in
+// order, on a goroutine of their own.
+//
+// # BlueZ 5.66 specifics
+//
+//   - StartNotify has no options: BlueZ calls it each time a central enables
+//     notifications and calls StopNotify only when the last one disables them
+//     or disconnects, so the server knows whether someone is subscribed, not
+//     who.
+//   - Writes to a characteristic with FlagWriteWithoutResponse are all sent
+//     without waiting for a reply: BlueZ has already answered the central, so
+//     an OnWrite error is logged but not seen by the central.
+//   - AcquireWrite and AcquireNotify are not offered. They hand the
+//     application a socket per characteristic that carries bare values: no
+//     device, no offset, no way to answer with an ATT error, and BlueZ 5.66
+//     falls back to WriteValue/StartNotify anyway when they fail. This
+//     package favours per-device requests and precise errors over the
+//     throughput those sockets give.
+//   - Includes: bluetoothd links an included service only if it processed
+//     it before the including one, in the order of our GetManagedObjects
+//     reply. godbus encodes that dictionary in Go map order, so an include
+//     takes effect only some of the time. Prefer not to rely on Includes.
+//   - MinInterval, MaxInterval and TxPower in an [Advertisement] are only
+//     honoured when bluetoothd runs with --experimental.
+//
+// Use a private connection (dbus.ConnectSystemBus), not the shared
+// dbus.SystemBus(): BlueZ ties the registration to the connection's unique
+// name, and the server adds signal matches to it.
+package gatt
