@@ -51,7 +51,10 @@ func (s *Server) loop() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case sig := <-s.sigCh:
+		case sig, ok := <-s.sigCh:
+			if !ok {
+				return
+			}
 			s.handleSignal(sig)
 		}
 	}
