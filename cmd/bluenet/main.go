@@ -1,20 +1,69 @@
 // Command bluenet provisions the Wi-Fi of a headless Linux device over
 // Bluetooth Low Energy.
+//
+//	bluenet [-w IFACE] [-b hciN] start -h HOSTNAME -a ALIAS [--auto-advertise] [-v|-vv]
+//	bluenet [-w IFACE] join -s SSID [--password-file FILE | -p PASSWORD]
+//	bluenet status [--json]
+//	bluenet version
+//
+// The command line is the original Bluenet's (note that -h under start is
+// the host name, not help); see README.md for the rest.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("bluenet", version)
-		return
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bluenet:", err)
 	}
-	fmt.Fprintln(os.Stderr, "usage: bluenet version")
-	os.Exit(2)
+	os.Exit(exitCode(err))
+}
+
+// Exit codes. Documented in README.md; keep them stable.
+const (
+	exitOK            = 0
+	exitFailure       = 1 // any other error
+	exitUsage         = 2 // bad command line or configuration
+	exitWrongPassword = 3
+	exitNotFound      = 4
+	exitTimeout       = 5
+	exitDHCPFailed    = 6
+	exitBusy          = 7
+	exitUnavailable   = 8 // NetworkManager, the Wi-Fi device or the Bluetooth adapter is not available
+	exitInvalidInput  = 9 // SSID or password not acceptable
+)
+
+// usageError marks errors in the command line itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	if c, ok := joinExitCode(err); ok {
+		return c
+	}
+	return exitFailure
 }

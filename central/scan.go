@@ -1,0 +1,165 @@
+package central
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// Advertisement is what the central knows about a peripheral it has seen.
+type Advertisement struct {
+	Address string          // "00:AA:01:00:00:00"
+	Name    string          // advertised local name; may be empty
+	Alias   string          // BlueZ's alias: the name, or the address with dashes
+	RSSI    int16           // 0 when unknown
+	UUIDs   []string        // advertised service UUIDs, lower-case 128-bit
+	Path    dbus.ObjectPath // org.bluez.Device1 object
+}
+
+// ScanFilter narrows a scan. The zero value reports every LE device.
+type ScanFilter struct {
+	// UUIDs keeps only devices advertising one of these services (16-bit
+	// "180f" or 128-bit form).
+	UUIDs []string
+	// Address keeps only the device with this address.
+	Address string
+}
+
+func (f ScanFilter) match(a Advertisement) bool {
+	if f.Address != "" && !strings.EqualFold(f.Address, a.Address) {
+		return false
+	}
+	if len(f.UUIDs) == 0 {
+		return true
+	}
+	for _, u := range f.UUIDs {
+		if slices.Contains(a.UUIDs, fullUUID(u)) {
+			return true
+		}
+	}
+	return false
+}
+
+func advertisement(path dbus.ObjectPath, p map[string]dbus.Variant) Advertisement {
+	a := Advertisement{Path: path}
+	a.Address, _ = p["Address"].Value().(string)
+	a.Name, _ = p["Name"].Value().(string)
+	a.Alias, _ = p["Alias"].Value().(string)
+	a.RSSI, _ = p["RSSI"].Value().(int16)
+	uuids, _ := p["UUIDs"].Value().([]string)
+	for _, u := range uuids {
+		a.UUIDs = append(a.UUIDs, strings.ToLower(u))
+	}
+	return a
+}
+
+// Scan discovers LE devices matching filter and calls fn for each report
+// (the first sighting and later property changes such as RSSI) until fn
+// returns false or ctx is done. Devices BlueZ already knows are reported at
+// the start. Scan returns ctx.Err() when ctx ends the scan, nil when fn does.
+func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertisement) bool) error {
+	type report struct {
+		path dbus.ObjectPath
+		p    map[string]dbus.Variant
+	}
+	reports := make(chan report, 64)
+	known := map[dbus.ObjectPath]map[string]dbus.Variant{}
+	quit := make(chan struct{})
+	stop := c.listen(func(s *dbus.Signal) {
+		var r report
+		switch s.Name {
+		case ifacesAdded:
+			if len(s.Body) < 2 {
+				return
+			}
+			path, _ := s.Body[0].(dbus.ObjectPath)
+			ifs, _ := s.Body[1].(map[string]map[string]dbus.Variant)
+			p, ok := ifs[deviceIface]
+			if !ok || !strings.HasPrefix(string(path), string(c.adapter)+"/") {
+				return
+			}
+			r = report{path, p}
+		case propsChanged:
+			if len(s.Body) < 2 || s.Body[0] != deviceIface || !strings.HasPrefix(string(s.Path), string(c.adapter)+"/") {
+				return
+			}
+			p, _ := s.Body[1].(map[string]dbus.Variant)
+			r = report{s.Path, p}
+		default:
+			return
+		}
+		select {
+		case reports <- r:
+		case <-quit:
+		}
+	})
+	defer func() { close(quit); stop() }()
+
+	f := map[string]dbus.Variant{"Transport": dbus.MakeVariant("le"), "DuplicateData": dbus.MakeVariant(true)}
+	if len(filter.UUIDs) > 0 {
+		var us []string
+		for _, u := range filter.UUIDs {
+			us = append(us, fullUUID(u))
+		}
+		f["UUIDs"] = dbus.MakeVariant(us)
+	}
+	if err := c.call(ctx, c.adapter, adapterIface+".SetDiscoveryFilter", f).Err; err != nil {
+		return wrap("SetDiscoveryFilter", err)
+	}
+	if err := c.call(ctx, c.adapter, adapterIface+".StartDiscovery").Err; err != nil {
+		return wrap("StartDiscovery", err)
+	}
+	defer func() {
+		// Best effort: the context may be done already.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCallTimeout)
+		defer cancel()
+		_ = c.call(sctx, c.adapter, adapterIface+".StopDiscovery").Err
+	}()
+
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return err
+	}
+	for path, ifs := range objs {
+		if p, ok := ifs[deviceIface]; ok && strings.HasPrefix(string(path), string(c.adapter)+"/") {
+			known[path] = p
+			if a := advertisement(path, p); filter.match(a) && !fn(a) {
+				return nil
+			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-reports:
+			p := known[r.path]
+			if p == nil {
+				p = map[string]dbus.Variant{}
+				known[r.path] = p
+			}
+			for k, v := range r.p {
+				p[k] = v
+			}
+			if a := advertisement(r.path, p); filter.match(a) && !fn(a) {
+				return nil
+			}
+		}
+	}
+}
+
+// Find scans until a device matching filter is seen and returns it.
+func (c *Central) Find(ctx context.Context, filter ScanFilter) (Advertisement, error) {
+	var found Advertisement
+	err := c.Scan(ctx, filter, func(a Advertisement) bool { found = a; return false })
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return found, ErrNotFound
+		}
+		return found, err
+	}
+	return found, nil
+}

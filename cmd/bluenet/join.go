@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/bluenet-project/bluenet/wifi"
+	"github.com/bluenet-project/bluenet/wifi/nm"
+)
+
+// errUnavailable marks failures to reach NetworkManager, the Wi-Fi device
+// or bluetoothd.
+var errUnavailable = errors.New("not available")
+
+type joinOpts struct {
+	ssid         string
+	password     string
+	passwordFile string
+	open         bool
+}
+
+func newJoinCmd(g *globals) *cobra.Command {
+	return newJoinCmdWith(func(cmd *cobra.Command, ssid []byte, secret string) error {
+		return runJoin(cmd, g, ssid, secret)
+	})
+}
+
+// newJoinCmdWith builds the join command around run, which gets the SSID and
+// the secret found from the flags or standard input.
+func newJoinCmdWith(run func(cmd *cobra.Command, ssid []byte, secret string) error) *cobra.Command {
+	o := &joinOpts{}
+	cmd := &cobra.Command{
+		Use:   "join -s SSID [--password-file FILE | --open | -p PASSWORD]",
+		Short: "Join a Wi-Fi network now, keeping the current one if the join fails",
+		Long: `Join a Wi-Fi network through NetworkManager, as a setup app would. The new
+network replaces the 'bluenet' profile only once it is connected; on any
+failure the previous connection is restored.
+
+The password is read from --password-file (use - for standard input), or from
+standard input when it is not a terminal. -p puts it on the command line,
+where other users can see it with ps; it is kept for compatibility.`,
+		Example: `  printf '%s' 'correct horse' | bluenet join -s home
+  bluenet join -s home --password-file /run/secrets/wifi
+  bluenet join -s cafe --open`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret, err := o.secret(cmd)
+			if err != nil {
+				return err
+			}
+			return run(cmd, []byte(o.ssid), secret)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.ssid, "ssid", "s", "", "network name")
+	f.StringVarP(&o.password, "password", "p", "", "password (visible to other users; prefer --password-file)")
+	f.StringVar(&o.passwordFile, "password-file", "", "read the password from this file (- for standard input)")
+	f.BoolVar(&o.open, "open", false, "the network is open (no password)")
+	_ = cmd.MarkFlagRequired("ssid")
+	cmd.MarkFlagsMutuallyExclusive("password", "password-file", "open")
+	return cmd
+}
+
+// secret finds the password from the flags or standard input.
+func (o *joinOpts) secret(cmd *cobra.Command) (string, error) {
+	switch {
+	case o.open:
+		return "", nil
+	case cmd.Flags().Changed("password"):
+		return o.password, nil
+	case o.passwordFile == "-":
+		return readSecret(cmd.InOrStdin())
+	case o.passwordFile != "":
+		f, err := os.Open(o.passwordFile)
+		if err != nil {
+			return "", usagef("password file: %v", err)
+		}
+		defer f.Close()
+		return readSecret(f)
+	}
+	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
+		return "", usagef("no password: give --password-file FILE, pipe it on standard input, or --open")
+	}
+	return readSecret(cmd.InOrStdin())
+}
+
+// readSecret reads the first line; a trailing newline is not part of it.
+func readSecret(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 1024)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func runJoin(cmd *cobra.Command, g *globals, ssid []byte, secret string) error {
+	if err := wifi.ValidateSSID(ssid); err != nil {
+		return err
+	}
+	if err := wifi.ValidateSecret(secret); err != nil {
+		return err
+	}
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
+	}
+	defer conn.Close()
+	ctx := cmd.Context()
+	backend, err := nm.New(ctx, nm.Config{Conn: conn, Logger: g.logger(nil).With("component", "wifi"), Interface: g.wlan})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	defer backend.Close()
+	fmt.Fprintf(cmd.OutOrStdout(), "joining %q on %s...\n", ssid, g.wlan)
+	if err := backend.Join(ctx, ssid, secret); err != nil {
+		return err
+	}
+	st := backend.State()
+	fmt.Fprintf(cmd.OutOrStdout(), "connected to %q, address %s\n", st.SSID, st.IPv4)
+	return nil
+}
+
+// joinExitCode maps join failures to the documented exit codes.
+func joinExitCode(err error) (int, bool) {
+	if errors.Is(err, errUnavailable) {
+		return exitUnavailable, true
+	}
+	switch wifi.ReasonOf(err) {
+	case wifi.ReasonWrongPassword:
+		return exitWrongPassword, true
+	case wifi.ReasonNotFound:
+		return exitNotFound, true
+	case wifi.ReasonTimeout:
+		return exitTimeout, true
+	case wifi.ReasonDHCPFailed:
+		return exitDHCPFailed, true
+	case wifi.ReasonBusy:
+		return exitBusy, true
+	case wifi.ReasonUnavailable:
+		return exitUnavailable, true
+	case wifi.ReasonInvalid:
+		return exitInvalidInput, true
+	}
+	return 0, false
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/godbus/dbus/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/bluenet-project/bluenet/internal/statusfile"
+	"github.com/bluenet-project/bluenet/internal/statusrpc"
+	"github.com/bluenet-project/bluenet/profile"
+	"github.com/bluenet-project/bluenet/wifi/nm"
+)
+
+type startOpts struct {
+	hostname      string
+	alias         string
+	autoAdvertise bool
+	keepBREDR     bool
+	rpc           string
+	joinTimeout   time.Duration
+	statusFile    string
+}
+
+func newStartCmd(g *globals) *cobra.Command {
+	o := &startOpts{}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run the daemon: publish the Bluenet service and join networks on request",
+		Long: `Run the daemon: set up the Bluetooth adapter (alias, powered, discoverable,
+BR/EDR off), publish the Bluenet GATT service, advertise it, and join the
+networks that setup apps send. Stops cleanly on SIGTERM or Ctrl-C, leaving
+Wi-Fi as it is.
+
+Note: -h is the host name here, as in the original Bluenet; use --help.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runStart(cmd.Context(), g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.hostname, "hostname", "h", "", `host name sent to setup apps; "%IP" becomes the Wi-Fi IPv4 address (default: this machine's host name)`)
+	f.StringVarP(&o.alias, "alias", "a", "", "Bluetooth name phones see (default: this machine's host name)")
+	f.BoolVar(&o.autoAdvertise, "auto-advertise", false, "advertise only while Wi-Fi is not connected or a central is connected")
+	f.BoolVar(&o.keepBREDR, "keep-bredr", false, "leave BR/EDR on (by default it is switched off on the adapter)")
+	f.StringVar(&o.rpc, "rpc", statusrpc.DefaultAddr, `address of the XML-RPC status endpoint (is_bluenet_connected), or "off"`)
+	f.DurationVar(&o.joinTimeout, "join-timeout", nm.DefaultJoinTimeout, "give up a join after this long and go back to the previous network")
+	f.StringVar(&o.statusFile, "status-file", statusfile.DefaultPath(), "where to publish the status for 'bluenet status'")
+	for name, key := range map[string]string{"hostname": "BLUENET_HOSTNAME", "alias": "BLUENET_ALIAS",
+		"auto-advertise": "BLUENET_AUTO_ADVERTISE", "keep-bredr": "BLUENET_KEEP_BREDR", "rpc": "BLUENET_RPC",
+		"join-timeout": "BLUENET_JOIN_TIMEOUT", "status-file": "BLUENET_STATUS_FILE"} {
+		bindEnv(f, name, key)
+	}
+	f.Bool("help", false, "help for start")
+	return cmd
+}
+
+func runStart(ctx context.Context, g *globals, o *startOpts) error {
+	log := g.logger(nil)
+	if o.hostname == "" || o.alias == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return usagef("--hostname/--alias not given and the system host name is unknown: %v", err)
+		}
+		if o.hostname == "" {
+			o.hostname = h
+		}
+		if o.alias == "" {
+			o.alias = h
+		}
+	}
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
+	}
+	defer conn.Close()
+	backend, err := nm.New(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
+		Interface: g.wlan, JoinTimeout: o.joinTimeout})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	defer backend.Close()
+
+	var centrals atomic.Int32
+	if o.rpc != "off" && o.rpc != "" {
+		rpc, err := statusrpc.Listen(o.rpc, func() bool { return centrals.Load() > 0 })
+		if err != nil {
+			return fmt.Errorf("status endpoint: %w (use --rpc off to disable it)", err)
+		}
+		defer rpc.Close(context.Background())
+	}
+	defer statusfile.Remove(o.statusFile)
+	err = profile.Run(ctx, profile.Config{
+		Conn:          conn,
+		WiFi:          backend,
+		Logger:        log,
+		Adapter:       g.bluetooth,
+		Alias:         o.alias,
+		Hostname:      o.hostname,
+		AutoAdvertise: o.autoAdvertise,
+		KeepBREDR:     o.keepBREDR,
+		OnReady: func() {
+			_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+		},
+		OnStatus: func(s profile.Status) {
+			centrals.Store(int32(len(s.Centrals)))
+			if err := statusfile.Write(o.statusFile, s); err != nil {
+				log.Warn("status file", "err", err)
+			}
+		},
+	})
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	return nil
+}

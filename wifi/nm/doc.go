@@ -1,0 +1,46 @@
+// Package nm is the NetworkManager backend of package wifi: a small client of
+// NetworkManager's D-Bus API (org.freedesktop.NetworkManager, .Device,
+// .Device.Wireless, .AccessPoint, .Settings, .Settings.Connection,
+// .Connection.Active, .IP4Config; see
+// https://networkmanager.dev/docs/api/latest/spec.html), written on godbus and
+// covering only what Bluenet needs.
+//
+// # Join
+//
+// [Client.Join] never loses the working network. It validates its input
+// before touching NetworkManager, then adds the new network as an in-memory
+// profile with a temporary name (ProfileName + "-pending") and activates it
+// with AddAndActivateConnection2. Only when NetworkManager reports the active
+// connection ACTIVATED does it delete the old profiles named ProfileName,
+// rename the new one to ProfileName and write it to disk with autoconnect
+// enabled, so exactly one such profile remains. If the activation fails or
+// times out (Config.JoinTimeout), it deletes the new profile and re-activates
+// the connection that was active before, and returns a *wifi.JoinError
+// whose Reason says why. NetworkManager without a secret agent reports a wrong
+// passphrase as device reason NO_SECRETS (7) after SUPPLICANT_DISCONNECT (8);
+// both map to wifi.ErrWrongPassword. The NEED_AUTH state alone is not a
+// failure.
+//
+// Only one join runs at a time: a second Join while one runs returns at once
+// with wifi.ErrBusy and changes nothing (it does not supersede the first).
+//
+// The secret is passed only to NetworkManager (in the profile's
+// 802-11-wireless-security.psk) and never appears in logs or errors.
+//
+// # State
+//
+// The state is derived from the device's own State, ActiveConnection and
+// Ip4Config properties (not from NetworkManager's global state) and from the
+// radio switch (WirelessEnabled). It is re-read on every signal NetworkManager
+// emits for these objects; there is no polling. When NetworkManager leaves
+// the bus the state becomes wifi.Down and the access point list empties; when
+// it comes back, the device is looked up again and the state resumes.
+//
+// # Signals
+//
+// The Client registers match rules and a signal channel on the caller's
+// connection. godbus's default signal handler delivers signals in order as
+// long as the channel (1024 entries) does not fill; for strict ordering under
+// load, create the connection with
+// dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()).
+package nm

@@ -1,0 +1,218 @@
+// Package wifitest provides an in-memory wifi.Backend for tests of code that
+// drives Wi-Fi (such as the Bluenet profile), in the manner of httptest.
+package wifitest
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/bluenet-project/bluenet/wifi"
+)
+
+// Join is one call of Backend.Join as the backend saw it.
+type Join struct {
+	SSID   []byte
+	Secret string
+}
+
+// Backend is a wifi.Backend whose state and scan results the test sets.
+// A Join validates its input like a real backend, records the call, reports
+// Connecting, and then asks JoinFunc (default: succeed) for the outcome: on
+// success the state becomes Connected to the SSID with IPv4 Addr, on failure
+// it goes back to what it was. All methods are safe for concurrent use.
+type Backend struct {
+	// JoinFunc decides the outcome of a join; nil means success.
+	JoinFunc func(ctx context.Context, ssid []byte, secret string) error
+	// Addr is the IPv4 address reported after a successful join.
+	Addr string
+
+	mu      sync.Mutex
+	state   wifi.State
+	aps     []wifi.AccessPoint
+	joins   []Join
+	scans   int
+	joining bool
+	stateWs []chan wifi.State
+	apWs    []chan []wifi.AccessPoint
+	closed  bool
+}
+
+var _ wifi.Backend = (*Backend)(nil)
+
+// New returns a backend in state Disconnected with no access points.
+func New() *Backend {
+	return &Backend{state: wifi.State{Kind: wifi.Disconnected}, Addr: "192.0.2.10"}
+}
+
+// SetState changes the link state and tells the watchers.
+func (b *Backend) SetState(s wifi.State) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.Equal(b.state) {
+		return
+	}
+	b.state = s
+	for _, w := range b.stateWs {
+		send(w, s)
+	}
+}
+
+// SetAccessPoints replaces the scan results and tells the watchers.
+func (b *Backend) SetAccessPoints(aps []wifi.AccessPoint) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.aps = slices.Clone(aps)
+	for _, w := range b.apWs {
+		send(w, slices.Clone(aps))
+	}
+}
+
+// Joins returns the joins requested so far.
+func (b *Backend) Joins() []Join {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.joins)
+}
+
+// Scans returns how many times RequestScan was called.
+func (b *Backend) Scans() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.scans
+}
+
+// State implements wifi.Backend.
+func (b *Backend) State() wifi.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// WatchState implements wifi.Backend.
+func (b *Backend) WatchState(ctx context.Context) <-chan wifi.State {
+	ch := make(chan wifi.State, 64)
+	b.mu.Lock()
+	ch <- b.state
+	b.stateWs = append(b.stateWs, ch)
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if i := slices.Index(b.stateWs, ch); i >= 0 {
+			b.stateWs = slices.Delete(b.stateWs, i, i+1)
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// AccessPoints implements wifi.Backend.
+func (b *Backend) AccessPoints() []wifi.AccessPoint {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.aps)
+}
+
+// WatchAccessPoints implements wifi.Backend.
+func (b *Backend) WatchAccessPoints(ctx context.Context) <-chan []wifi.AccessPoint {
+	ch := make(chan []wifi.AccessPoint, 64)
+	b.mu.Lock()
+	ch <- slices.Clone(b.aps)
+	b.apWs = append(b.apWs, ch)
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if i := slices.Index(b.apWs, ch); i >= 0 {
+			b.apWs = slices.Delete(b.apWs, i, i+1)
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// RequestScan implements wifi.Backend; it only counts the calls.
+func (b *Backend) RequestScan(context.Context) error {
+	b.mu.Lock()
+	b.scans++
+	b.mu.Unlock()
+	return nil
+}
+
+// Join implements wifi.Backend.
+func (b *Backend) Join(ctx context.Context, ssid []byte, secret string) error {
+	if err := wifi.ValidateSSID(ssid); err != nil {
+		return err
+	}
+	if err := wifi.ValidateSecret(secret); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.joining {
+		b.mu.Unlock()
+		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
+	}
+	b.joining = true
+	b.joins = append(b.joins, Join{SSID: slices.Clone(ssid), Secret: secret})
+	prev, f := b.state, b.JoinFunc
+	b.mu.Unlock()
+	defer func() { b.mu.Lock(); b.joining = false; b.mu.Unlock() }()
+
+	b.SetState(wifi.State{Kind: wifi.Connecting, SSID: slices.Clone(ssid)})
+	var err error
+	if f != nil {
+		err = f(ctx, ssid, secret)
+	}
+	if err != nil {
+		b.SetState(prev)
+		return err
+	}
+	b.SetState(wifi.State{Kind: wifi.Connected, SSID: slices.Clone(ssid), IPv4: mustAddr(b.Addr)})
+	return nil
+}
+
+// Close implements wifi.Backend.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	for _, w := range b.stateWs {
+		close(w)
+	}
+	for _, w := range b.apWs {
+		close(w)
+	}
+	b.stateWs, b.apWs = nil, nil
+	return nil
+}
+
+// send delivers without blocking; a watcher that fell 64 values behind
+// loses the oldest.
+func send[T any](ch chan T, v T) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
+
+func mustAddr(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a
+}
