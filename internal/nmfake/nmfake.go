@@ -853,6 +853,9 @@ func (m *manager) AddAndActivateConnection2(s map[string]map[string]dbus.Variant
 	if f.dev.state < StateDisconnected {
 		return "", "", nil, dbus.NewError("org.freedesktop.NetworkManager.UnknownDevice", []any{"device not available"})
 	}
+	if err := checkTypes(s); err != nil {
+		return "", "", nil, err
+	}
 	if _, ok := s["802-11-wireless"]["ssid"].Value().([]byte); !ok {
 		return "", "", nil, dbus.NewError("org.freedesktop.NetworkManager.Settings.Connection.InvalidProperty", []any{"802-11-wireless.ssid: missing"})
 	}
@@ -923,7 +926,53 @@ func (c *connObj) GetSettings() (map[string]map[string]dbus.Variant, *dbus.Error
 	if sec := s["802-11-wireless-security"]; sec != nil {
 		delete(sec, "psk") // secrets only through GetSecrets
 	}
+	// Like NetworkManager, return (empty) address lists, whose types godbus
+	// cannot send back unchanged.
+	for _, ip := range []string{"ipv4", "ipv6"} {
+		if s[ip] == nil {
+			s[ip] = map[string]dbus.Variant{}
+		}
+	}
+	s["ipv4"]["addresses"] = dbus.MakeVariant([][]uint32{})
+	s["ipv6"]["addresses"] = dbus.MakeVariant([]ip6Address{})
 	return s, nil
+}
+
+// ip6Address is the (ayuay) element of the deprecated ipv6.addresses.
+type ip6Address struct {
+	Address []byte
+	Prefix  uint32
+	Gateway []byte
+}
+
+// settingTypes are the D-Bus types of settings that the fake checks, as
+// NetworkManager does.
+var settingTypes = map[string]string{
+	"connection.id":                     "s",
+	"connection.autoconnect":            "b",
+	"802-11-wireless.ssid":              "ay",
+	"802-11-wireless.hidden":            "b",
+	"802-11-wireless-security.key-mgmt": "s",
+	"802-11-wireless-security.psk":      "s",
+	"ipv4.addresses":                    "aau",
+	"ipv4.may-fail":                     "b",
+	"ipv6.addresses":                    "a(ayuay)",
+}
+
+// checkTypes rejects settings of the wrong D-Bus type, as NetworkManager
+// does ("can't set property of type ... from value of type ...").
+func checkTypes(s map[string]map[string]dbus.Variant) *dbus.Error {
+	for group, m := range s {
+		for key, v := range m {
+			want, ok := settingTypes[group+"."+key]
+			if ok && v.Signature().String() != want {
+				return dbus.NewError("org.freedesktop.NetworkManager.Settings.Connection.InvalidProperty",
+					[]any{fmt.Sprintf("%s.%s: can't set property of type '%s' from value of type '%s'",
+						group, key, want, v.Signature().String())})
+			}
+		}
+	}
+	return nil
 }
 
 func (c *connObj) Update2(s map[string]map[string]dbus.Variant, flags uint32, args map[string]dbus.Variant) (map[string]dbus.Variant, *dbus.Error) {
@@ -932,6 +981,9 @@ func (c *connObj) Update2(s map[string]map[string]dbus.Variant, flags uint32, ar
 	c.f.calls = append(c.f.calls, "Update2")
 	if !slices.Contains(c.f.profiles, c.p) {
 		return nil, dbus.NewError("org.freedesktop.DBus.Error.UnknownMethod", nil)
+	}
+	if err := checkTypes(s); err != nil {
+		return nil, err
 	}
 	c.p.settings = cloneSettings(s)
 	if flags&0x1 != 0 {

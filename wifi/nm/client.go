@@ -439,6 +439,9 @@ func (c *Client) refreshState(ctx context.Context) {
 	owner, dev := c.owner, c.dev
 	c.mu.Unlock()
 	st, ac, ip4 := c.readState(ctx, owner, dev)
+	if ctx.Err() != nil {
+		return // closing: the reads may have failed half-way
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.owner != owner || c.dev != dev {

@@ -114,7 +114,7 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	reason, detail, werr := c.waitActivated(ctx, listener, dev, acPath, secret != "")
 	if reason == wifi.ReasonNone {
 		log.Info("join: activated", "elapsed", time.Since(start).Round(time.Millisecond))
-		return c.commit(ctx, log, connPath, secret)
+		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret))
 	}
 	log.Info("join: failed", "reason", reason.String(), "detail", detail, "elapsed", time.Since(start).Round(time.Millisecond))
 
@@ -235,23 +235,24 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 
 // commit makes the activated profile the one Bluenet owns: renamed to
 // ProfileName, autoconnect on, written to disk; then the older profiles of
-// that name are deleted.
-func (c *Client) commit(ctx context.Context, log *slog.Logger, connPath dbus.ObjectPath, secret string) error {
+// that name are deleted. The new settings are rebuilt from the join's own
+// parameters (plus the UUID NetworkManager gave the profile) rather than
+// round-tripped through GetSettings: godbus cannot re-encode every settings
+// type NetworkManager returns (an empty ipv6.addresses a(ayuay) comes back
+// as aav), and GetSettings never returns the secret.
+func (c *Client) commit(ctx context.Context, log *slog.Logger, connPath dbus.ObjectPath, newSettings settingsMap) error {
 	ctx = context.WithoutCancel(ctx) // the network is up; finish the bookkeeping
-	s, err := c.getSettings(ctx, connPath)
+	cur, err := c.getSettings(ctx, connPath)
 	if err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonFailed, Detail: "connected, but reading the new profile failed", Err: err}
 	}
-	s["connection"]["id"] = dbus.MakeVariant(c.cfg.ProfileName)
-	s["connection"]["autoconnect"] = dbus.MakeVariant(true)
-	if secret != "" {
-		if s["802-11-wireless-security"] == nil {
-			s["802-11-wireless-security"] = map[string]dbus.Variant{}
-		}
-		s["802-11-wireless-security"]["psk"] = dbus.MakeVariant(secret)
+	if uuid, ok := cur["connection"]["uuid"]; ok {
+		newSettings["connection"]["uuid"] = uuid
 	}
+	newSettings["connection"]["id"] = dbus.MakeVariant(c.cfg.ProfileName)
+	newSettings["connection"]["autoconnect"] = dbus.MakeVariant(true)
 	var out map[string]dbus.Variant
-	err = c.call(ctx, connPath, ifaceConnection+".Update2", s, update2ToDisk|update2NoReapply,
+	err = c.call(ctx, connPath, ifaceConnection+".Update2", newSettings, update2ToDisk|update2NoReapply,
 		map[string]dbus.Variant{}).Store(&out)
 	if err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonFailed, Detail: "connected, but saving the profile failed", Err: err}
