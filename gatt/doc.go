@@ -38,10 +38,9 @@
 //   - answers only bluetoothd: calls from other peers get NotAuthorized;
 //   - on [Server.Close], unregisters both and removes its objects.
 //
-// [Adapter] controls the adapter (alias, power, discoverable, pairable).
-// Switching BR/EDR off is not offered yet: BlueZ has no D-Bus property for
-// it, and the kernel management command (MGMT_OP_SET_BREDR) is only accepted
-// while the adapter is powered off and needs CAP_NET_ADMIN.
+// [Adapter] controls the adapter (alias, power, discoverable, pairable, and
+// BR/EDR through the kernel's management socket, for which BlueZ has no
+// D-Bus API; that needs CAP_NET_ADMIN).
 //
 // # Concurrency
 //
