@@ -7,9 +7,7 @@ require (
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	golang.org/x/sys v0.27.0
 )
 
-require (
-	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	golang.org/x/sys v0.27.0 // indirect
-)
+require github.com/inconshreveable/mousetrap v1.1.0 // indirect

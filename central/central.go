@@ -45,6 +45,7 @@ var (
 	ErrRemoteFailed   = errors.New("central: the peripheral reported a failure")
 	ErrNotConnected   = errors.New("central: not connected")
 	ErrAlreadyStarted = errors.New("central: already in progress")
+	ErrConnectFailed  = errors.New("central: could not connect")
 )
 
 // bluezErrors maps org.bluez.Error.* names, which bluetoothd derives from ATT

@@ -2,6 +2,7 @@ package central
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +20,14 @@ type Peripheral struct {
 	path dbus.ObjectPath
 	addr string
 
+	// wasConnected: the link existed before Connect (another program, or an
+	// earlier Connect, made it); Close then leaves it up.
+	wasConnected bool
+	done         chan struct{} // closed when the link drops
+	lostOnce     sync.Once
+	stopWatch    func()
+	closeOnce    sync.Once
+
 	mu    sync.Mutex
 	chars map[string][]dbus.ObjectPath // lower-case UUID → characteristic paths
 	descs map[dbus.ObjectPath]map[string]dbus.ObjectPath
@@ -26,6 +35,10 @@ type Peripheral struct {
 
 // Connect connects to the device with this address (scanning for it first if
 // BlueZ does not know it yet) and waits until its GATT services are resolved.
+// A device that is already connected (by this or another program) is used
+// as it is. When Connect fails or ctx ends before the services are
+// resolved, a connection attempt it started is cancelled. Errors from the
+// link itself match ErrConnectFailed.
 func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, error) {
 	path := c.devicePath(address)
 	if _, err := c.prop(ctx, path, deviceIface, "Address"); err != nil {
@@ -33,29 +46,62 @@ func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, err
 			return nil, fmt.Errorf("central: find %s: %w", address, err)
 		}
 	}
+	p := &Peripheral{c: c, path: path, addr: address, done: make(chan struct{})}
+	if v, err := c.prop(ctx, path, deviceIface, "Connected"); err == nil {
+		p.wasConnected, _ = v.Value().(bool)
+	}
 	resolved := make(chan struct{}, 1)
-	stop := c.listen(func(s *dbus.Signal) {
-		if s.Name != propsChanged || s.Path != path || len(s.Body) < 2 || s.Body[0] != deviceIface {
-			return
-		}
-		ch, _ := s.Body[1].(map[string]dbus.Variant)
-		if v, ok := ch["ServicesResolved"].Value().(bool); ok && v {
-			select {
-			case resolved <- struct{}{}:
-			default:
+	p.stopWatch = c.listen(func(s *dbus.Signal) {
+		switch {
+		case s.Name == propsChanged && s.Path == path && len(s.Body) >= 2 && s.Body[0] == deviceIface:
+			ch, _ := s.Body[1].(map[string]dbus.Variant)
+			if v, ok := ch["ServicesResolved"].Value().(bool); ok && v {
+				select {
+				case resolved <- struct{}{}:
+				default:
+				}
 			}
+			if v, ok := ch["Connected"].Value().(bool); ok && !v {
+				p.lost()
+			}
+		case s.Name == ifacesRemoved && len(s.Body) >= 1 && s.Body[0] == path:
+			p.lost()
 		}
 	})
-	defer stop()
+	ok := false
+	defer func() {
+		if !ok {
+			p.stopWatch()
+			if !p.wasConnected {
+				p.disconnectQuietly(ctx)
+			}
+		}
+	}()
 	// BlueZ answers Connect for an LE device once the link is up; a device
-	// that is already connected answers at once (or AlreadyConnected).
-	if err := c.call(ctx, path, deviceIface+".Connect").Err; err != nil &&
-		!strings.Contains(err.Error(), "AlreadyConnected") {
-		return nil, wrap("Connect "+address, err)
+	// that is already connected answers at once (or AlreadyConnected), and
+	// one that another client is connecting answers InProgress.
+	if err := c.call(ctx, path, deviceIface+".Connect").Err; err != nil {
+		var de dbus.Error
+		switch {
+		case errors.As(err, &de) && (strings.HasSuffix(de.Name, ".AlreadyConnected") || strings.HasSuffix(de.Name, ".InProgress")):
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("central: connect %s: %w", address, ctx.Err())
+		case errors.As(err, &de) && (de.Name == "org.bluez.Error.Failed" || strings.HasSuffix(de.Name, ".NotAvailable")):
+			msg := ""
+			if len(de.Body) > 0 {
+				msg, _ = de.Body[0].(string)
+			}
+			return nil, fmt.Errorf("%w: %s: %s", ErrConnectFailed, address, msg)
+		default:
+			return nil, wrap("Connect "+address, err)
+		}
 	}
 	for {
 		v, err := c.prop(ctx, path, deviceIface, "ServicesResolved")
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("central: connect %s: %w", address, ctx.Err())
+			}
 			return nil, wrap("ServicesResolved", err)
 		}
 		if ok, _ := v.Value().(bool); ok {
@@ -63,16 +109,63 @@ func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, err
 		}
 		select {
 		case <-resolved:
+		case <-p.done:
+			return nil, fmt.Errorf("%w: %s: disconnected before its services were resolved", ErrConnectFailed, address)
 		case <-time.After(time.Second): // also poll: the signal may have come before the listener
 		case <-ctx.Done():
 			return nil, fmt.Errorf("central: connect %s: services not resolved: %w", address, ctx.Err())
 		}
 	}
-	p := &Peripheral{c: c, path: path, addr: address}
 	if err := p.load(ctx); err != nil {
 		return nil, err
 	}
+	ok = true
 	return p, nil
+}
+
+// lost marks the link as dropped.
+func (p *Peripheral) lost() { p.lostOnce.Do(func() { close(p.done) }) }
+
+// Done is closed when the link to the peripheral drops (or BlueZ removes
+// the device). Operations on a dropped peripheral fail with ErrNotConnected
+// or ErrNotFound.
+func (p *Peripheral) Done() <-chan struct{} { return p.done }
+
+// WasConnected reports whether the link was already up when Connect was
+// called.
+func (p *Peripheral) WasConnected() bool { return p.wasConnected }
+
+// Close stops watching the peripheral and drops the link, unless it was up
+// before Connect (then it belongs to whoever made it). It is safe to call
+// more than once; ctx bounds the Disconnect call, which is tried even when
+// ctx is already done.
+func (p *Peripheral) Close(ctx context.Context) error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.stopWatch()
+		if p.wasConnected {
+			return
+		}
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		err = p.disconnectQuietly(ctx)
+	})
+	return err
+}
+
+// disconnectQuietly disconnects with a context that works even when ctx is
+// done, so that clean-up still happens after Ctrl-C or a timeout.
+func (p *Peripheral) disconnectQuietly(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := p.Disconnect(dctx)
+	if errors.Is(err, ErrNotConnected) {
+		return nil
+	}
+	return err
 }
 
 // Address returns the peripheral's Bluetooth address.

@@ -17,6 +17,10 @@ type Advertisement struct {
 	RSSI    int16           // 0 when unknown
 	UUIDs   []string        // advertised service UUIDs, lower-case 128-bit
 	Path    dbus.ObjectPath // org.bluez.Device1 object
+
+	// Connected: BlueZ has a link to the device (a connected device may not
+	// advertise, so its RSSI can be stale or 0).
+	Connected bool
 }
 
 // ScanFilter narrows a scan. The zero value reports every LE device.
@@ -49,6 +53,7 @@ func advertisement(path dbus.ObjectPath, p map[string]dbus.Variant) Advertisemen
 	a.Name, _ = p["Name"].Value().(string)
 	a.Alias, _ = p["Alias"].Value().(string)
 	a.RSSI, _ = p["RSSI"].Value().(int16)
+	a.Connected, _ = p["Connected"].Value().(bool)
 	uuids, _ := p["UUIDs"].Value().([]string)
 	for _, u := range uuids {
 		a.UUIDs = append(a.UUIDs, strings.ToLower(u))

@@ -6,24 +6,26 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bluenet-project/bluenet/protocol"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
 // The Bluenet GATT profile. The service and the first six characteristics
-// are the original's, byte for byte; Result is Bluenet's addition.
+// are the original's, byte for byte; Result is Bluenet's addition. The
+// values live in package protocol, which the client shares.
 const (
-	ServiceUUID     = "fbe51523-b3e6-4f68-b6da-410c0bba1a78" // primary, advertised
-	NetworksUUID    = "fbe51524-b3e6-4f68-b6da-410c0bba1a78" // notify: one SSID per notification
-	StateUUID       = "fbe51525-b3e6-4f68-b6da-410c0bba1a78" // read, notify: state byte + SSID
-	HostnameUUID    = "fbe51526-b3e6-4f68-b6da-410c0bba1a78" // read, notify: host name
-	VersionUUID     = "fbe51527-b3e6-4f68-b6da-410c0bba1a78" // read: "1.0"
-	SSIDUUID        = "fbe51528-b3e6-4f68-b6da-410c0bba1a78" // write: SSID to join
-	CredentialsUUID = "fbe51529-b3e6-4f68-b6da-410c0bba1a78" // write: password; starts the join
-	ResultUUID      = "fbe5152a-b3e6-4f68-b6da-410c0bba1a78" // read, notify: last join result (Bluenet)
+	ServiceUUID     = protocol.ServiceUUID     // primary, advertised
+	NetworksUUID    = protocol.NetworksUUID    // notify: one SSID per notification
+	StateUUID       = protocol.StateUUID       // read, notify: state byte + SSID
+	HostnameUUID    = protocol.HostnameUUID    // read, notify: host name
+	VersionUUID     = protocol.VersionUUID     // read: "1.0"
+	SSIDUUID        = protocol.SSIDUUID        // write: SSID to join
+	CredentialsUUID = protocol.CredentialsUUID // write: password; starts the join
+	ResultUUID      = protocol.ResultUUID      // read, notify: last join result (Bluenet)
 )
 
 // Version is what the Version characteristic answers, as the original did.
-const Version = "1.0"
+const Version = protocol.Version
 
 // EncodeState encodes the Connection State value: byte 0 is 0 Down,
 // 1 Disconnected, 2 Connecting, 3 Connected; while Connecting or Connected
@@ -46,22 +48,22 @@ func ExpandHostname(template string, ip netip.Addr) string {
 	return strings.ReplaceAll(template, "%IP", s)
 }
 
-// ResultCode is byte 0 of the Result characteristic.
-type ResultCode byte
+// ResultCode is byte 0 of the Result characteristic (see protocol.ResultCode).
+type ResultCode = protocol.ResultCode
 
 // Result codes. Old setup apps ignore the characteristic; new ones show why
 // a join failed.
 const (
-	ResultOK            ResultCode = 0x00 // joined; text is "connected"
-	ResultWrongPassword ResultCode = 0x01
-	ResultNotFound      ResultCode = 0x02
-	ResultTimeout       ResultCode = 0x03
-	ResultDHCPFailed    ResultCode = 0x04
-	ResultBusy          ResultCode = 0x05 // another join was running
-	ResultInvalidInput  ResultCode = 0x06 // bad SSID/password, or password without SSID
-	ResultFailed        ResultCode = 0x07 // any other failure (backend unavailable, ...)
-	ResultInProgress    ResultCode = 0xFE // a join is running
-	ResultNone          ResultCode = 0xFF // no join since the daemon started
+	ResultOK            = protocol.ResultOK // joined; text is "connected"
+	ResultWrongPassword = protocol.ResultWrongPassword
+	ResultNotFound      = protocol.ResultNotFound
+	ResultTimeout       = protocol.ResultTimeout
+	ResultDHCPFailed    = protocol.ResultDHCPFailed
+	ResultBusy          = protocol.ResultBusy         // another join was running
+	ResultInvalidInput  = protocol.ResultInvalidInput // bad SSID/password, or password without SSID
+	ResultFailed        = protocol.ResultFailed       // any other failure (backend unavailable, ...)
+	ResultInProgress    = protocol.ResultInProgress   // a join is running
+	ResultNone          = protocol.ResultNone         // no join since the daemon started
 )
 
 // resultOf maps a join error to its result code.
@@ -85,35 +87,8 @@ func resultOf(err error) ResultCode {
 	return ResultFailed
 }
 
-// String returns the short text sent after the code.
-func (c ResultCode) String() string {
-	switch c {
-	case ResultOK:
-		return "connected"
-	case ResultWrongPassword:
-		return "wrong password"
-	case ResultNotFound:
-		return "network not found"
-	case ResultTimeout:
-		return "timed out"
-	case ResultDHCPFailed:
-		return "no IP address (DHCP failed)"
-	case ResultBusy:
-		return "busy: another join is running"
-	case ResultInvalidInput:
-		return "invalid input"
-	case ResultInProgress:
-		return "joining"
-	case ResultNone:
-		return "no join yet"
-	}
-	return "failed"
-}
-
 // EncodeResult encodes the Result value: the code, then a short UTF-8 text.
-func EncodeResult(c ResultCode) []byte {
-	return append([]byte{byte(c)}, c.String()...)
-}
+func EncodeResult(c ResultCode) []byte { return protocol.EncodeResult(c) }
 
 // NetworkList turns access points into the SSIDs to announce: strongest
 // first, each SSID once, hidden (empty) SSIDs left out.

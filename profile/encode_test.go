@@ -90,3 +90,17 @@ func TestNetworkList(t *testing.T) {
 		}
 	}
 }
+
+func TestAdvName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Bluenet Test", "Bluenet Test"},
+		{"", ""},
+		{"abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz012"},
+		{"ääääääääääääääää", "ääääääääääääää"}, // 2-byte runes: 14 fit in 29 bytes
+	}
+	for _, tt := range tests {
+		if got := advName(tt.in); got != tt.want {
+			t.Errorf("advName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
 
@@ -323,7 +324,10 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 		adv := gatt.Advertisement{
 			Type:         gatt.AdvertisePeripheral,
 			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(ServiceUUID)},
-			Includes:     gatt.IncludeLocalName,
+			// The name goes into the scan response. LocalName rather than
+			// the "local-name" include: for the include the kernel cuts
+			// names longer than 10 bytes down to 10.
+			LocalName:    advName(d.cfg.Alias),
 			Discoverable: true,
 		}
 		if err := d.srv.Advertise(ctx, adv); err != nil {
@@ -338,6 +342,20 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 	}
 	d.setAdvertising(want)
 	return nil
+}
+
+// advName cuts the alias to the 29 bytes a scan response holds, at a UTF-8
+// boundary.
+func advName(alias string) string {
+	const max = 29
+	if len(alias) <= max {
+		return alias
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(alias[cut]) {
+		cut--
+	}
+	return alias[:cut]
 }
 
 func (d *daemon) setAdvertising(on bool) {

@@ -42,8 +42,9 @@ const (
 	exitTimeout       = 5
 	exitDHCPFailed    = 6
 	exitBusy          = 7
-	exitUnavailable   = 8 // NetworkManager, the Wi-Fi device or the Bluetooth adapter is not available
-	exitInvalidInput  = 9 // SSID or password not acceptable
+	exitUnavailable   = 8  // NetworkManager, the Wi-Fi device or the Bluetooth adapter is not available
+	exitInvalidInput  = 9  // SSID or password not acceptable
+	exitUnreachable   = 10 // device not found, or the Bluetooth link failed or was lost (out of range)
 )
 
 // usageError marks errors in the command line itself.
@@ -61,6 +62,9 @@ func exitCode(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	if c, ok := clientExitCode(err); ok {
+		return c
 	}
 	if c, ok := joinExitCode(err); ok {
 		return c

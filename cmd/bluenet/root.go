@@ -41,7 +41,8 @@ network never destroys the one that works.`,
 	bindEnv(pf, "wlan", "BLUENET_WLAN")
 	bindEnv(pf, "bluetooth", "BLUENET_BLUETOOTH")
 	bindEnv(pf, "verbose", "BLUENET_VERBOSE")
-	root.AddCommand(newStartCmd(g), newJoinCmd(g), newStatusCmd(g), newVersionCmd())
+	root.AddCommand(newStartCmd(g), newJoinCmd(g), newStatusCmd(g), newVersionCmd(),
+		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g))
 	return root
 }
 

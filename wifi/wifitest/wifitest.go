@@ -19,24 +19,23 @@ type Join struct {
 
 // Backend is a wifi.Backend whose state and scan results the test sets.
 // A Join validates its input like a real backend, records the call, reports
-// Connecting, and then asks JoinFunc (default: succeed) for the outcome: on
+// Connecting, and then asks the function set with SetJoinFunc (default: succeed) for the outcome: on
 // success the state becomes Connected to the SSID with IPv4 Addr, on failure
 // it goes back to what it was. All methods are safe for concurrent use.
 type Backend struct {
-	// JoinFunc decides the outcome of a join; nil means success.
-	JoinFunc func(ctx context.Context, ssid []byte, secret string) error
 	// Addr is the IPv4 address reported after a successful join.
 	Addr string
 
-	mu      sync.Mutex
-	state   wifi.State
-	aps     []wifi.AccessPoint
-	joins   []Join
-	scans   int
-	joining bool
-	stateWs []chan wifi.State
-	apWs    []chan []wifi.AccessPoint
-	closed  bool
+	mu       sync.Mutex
+	joinFunc func(ctx context.Context, ssid []byte, secret string) error
+	state    wifi.State
+	aps      []wifi.AccessPoint
+	joins    []Join
+	scans    int
+	joining  bool
+	stateWs  []chan wifi.State
+	apWs     []chan []wifi.AccessPoint
+	closed   bool
 }
 
 var _ wifi.Backend = (*Backend)(nil)
@@ -44,6 +43,14 @@ var _ wifi.Backend = (*Backend)(nil)
 // New returns a backend in state Disconnected with no access points.
 func New() *Backend {
 	return &Backend{state: wifi.State{Kind: wifi.Disconnected}, Addr: "192.0.2.10"}
+}
+
+// SetJoinFunc sets the function that decides the outcome of later joins;
+// nil means success.
+func (b *Backend) SetJoinFunc(f func(ctx context.Context, ssid []byte, secret string) error) {
+	b.mu.Lock()
+	b.joinFunc = f
+	b.mu.Unlock()
 }
 
 // SetState changes the link state and tells the watchers.
@@ -158,7 +165,7 @@ func (b *Backend) Join(ctx context.Context, ssid []byte, secret string) error {
 	}
 	b.joining = true
 	b.joins = append(b.joins, Join{SSID: slices.Clone(ssid), Secret: secret})
-	prev, f := b.state, b.JoinFunc
+	prev, f := b.state, b.joinFunc
 	b.mu.Unlock()
 	defer func() { b.mu.Lock(); b.joining = false; b.mu.Unlock() }()
 

@@ -1,0 +1,361 @@
+// Package client is Bluenet's client: it finds, inspects and provisions
+// Bluenet devices over Bluetooth LE, as a central on BlueZ (package
+// central). It works with the Go daemon and with the original Python
+// Bluenet, which has no Result characteristic.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/protocol"
+)
+
+// Errors of this package; test with errors.Is. Join failures reported by the
+// device are *JoinError values.
+var (
+	// ErrUnreachable: the device was not found, or the link could not be
+	// made or was lost (out of range, switched off, not advertising).
+	ErrUnreachable = errors.New("client: device unreachable")
+	// ErrNotBluenet: the device has no Bluenet service.
+	ErrNotBluenet = errors.New("client: not a Bluenet device")
+	// ErrTimeout: the device did not report an outcome in time.
+	ErrTimeout = errors.New("client: timed out")
+	// ErrJoinFailed matches every *JoinError.
+	ErrJoinFailed = errors.New("client: join failed")
+)
+
+// Defaults of Config's timing fields.
+const (
+	DefaultScanTimeout    = 15 * time.Second
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultCycleGap       = time.Second
+	DefaultFallbackGrace  = 3 * time.Second
+	DefaultSettle         = 10 * time.Second
+)
+
+// Config configures a Client. Conn is required; the other fields have
+// useful zero values.
+type Config struct {
+	// Conn is a connection to the system bus; the Client never closes it.
+	Conn *dbus.Conn
+	// Adapter is the Bluetooth adapter ("hci1" or its address); empty
+	// selects the first one.
+	Adapter string
+	// Logger receives debug logs; nil discards them. Passwords are never
+	// logged.
+	Logger *slog.Logger
+
+	// ScanTimeout bounds the search for a device in Connect
+	// (DefaultScanTimeout); ConnectTimeout the connection and service
+	// discovery (DefaultConnectTimeout).
+	ScanTimeout, ConnectTimeout time.Duration
+	// CycleGap is the silence that ends a round of Available Networks
+	// notifications (DefaultCycleGap; the Go daemon pauses 3 s between
+	// rounds and sends SSIDs 50 ms apart, the original 300 ms apart).
+	CycleGap time.Duration
+	// FallbackGrace is how long a device without the Result characteristic
+	// must stay off the new network after trying it before the join counts
+	// as failed (DefaultFallbackGrace). Settle is how long such a device
+	// that was already connected to the requested network must stay so for
+	// the join to count as done (DefaultSettle).
+	FallbackGrace, Settle time.Duration
+}
+
+// Client is a Bluenet client on one Bluetooth adapter.
+type Client struct {
+	cfg Config
+	c   *central.Central
+	log *slog.Logger
+}
+
+// New opens the adapter. Close releases it.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	setDefault(&cfg.ScanTimeout, DefaultScanTimeout)
+	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&cfg.CycleGap, DefaultCycleGap)
+	setDefault(&cfg.FallbackGrace, DefaultFallbackGrace)
+	setDefault(&cfg.Settle, DefaultSettle)
+	c, err := central.New(ctx, central.Config{Conn: cfg.Conn, Adapter: cfg.Adapter, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{cfg: cfg, c: c, log: cfg.Logger}, nil
+}
+
+// Close stops listening to BlueZ. Sessions should be closed first.
+func (c *Client) Close() error { return c.c.Close() }
+
+// Device is a Bluenet device seen in a scan.
+type Device struct {
+	Address   string `json:"address"`
+	Name      string `json:"name"`  // advertised name; may be empty
+	Alias     string `json:"alias"` // BlueZ's alias: the name, or the address with dashes
+	RSSI      int16  `json:"rssi"`  // dBm; 0 when unknown (a connected device may not advertise)
+	Connected bool   `json:"connected"`
+}
+
+// Label is the name to show: the alias, else the name, else the address.
+func (d Device) Label() string {
+	switch {
+	case d.Alias != "" && d.Alias != strings.ReplaceAll(d.Address, ":", "-"):
+		return d.Alias
+	case d.Name != "":
+		return d.Name
+	}
+	return d.Address
+}
+
+// Scan reports Bluenet devices (those advertising the Bluenet service)
+// seen now: fn is called for the first sighting of each and for every
+// update (such as a new RSSI) until ctx is done. Devices BlueZ remembers
+// from earlier but that are not in range are left out. Scan returns nil
+// when ctx's deadline ends it.
+func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
+	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}}, func(a central.Advertisement) bool {
+		if a.RSSI != 0 || a.Connected {
+			fn(device(a))
+		}
+		return true
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("client: scan: %w", err)
+	}
+	return nil
+}
+
+func device(a central.Advertisement) Device {
+	return Device{Address: a.Address, Name: a.Name, Alias: a.Alias, RSSI: a.RSSI, Connected: a.Connected}
+}
+
+var addressRE = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
+
+// IsAddress reports whether s is a Bluetooth address ("00:AA:01:00:00:00").
+func IsAddress(s string) bool { return addressRE.MatchString(s) }
+
+// find scans for the device named by target (an address, or a name or
+// alias) that is in range now or connected.
+func (c *Client) find(ctx context.Context, target string) (Device, error) {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScanTimeout)
+	defer cancel()
+	filter := central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}}
+	if IsAddress(target) {
+		// An address finds the device whether or not the Bluenet UUID is in
+		// its advertisement (some devices put it in the scan response).
+		filter = central.ScanFilter{Address: target}
+	}
+	var found Device
+	err := c.c.Scan(sctx, filter, func(a central.Advertisement) bool {
+		if a.RSSI == 0 && !a.Connected {
+			return true // remembered, not seen now
+		}
+		if !IsAddress(target) && a.Alias != target && a.Name != target {
+			return true
+		}
+		found = device(a)
+		return false
+	})
+	switch {
+	case err == nil:
+		return found, nil
+	case ctx.Err() != nil:
+		return Device{}, ctx.Err()
+	case sctx.Err() != nil:
+		return Device{}, fmt.Errorf("%w: %s not found within %v (out of range, or not advertising)",
+			ErrUnreachable, target, c.cfg.ScanTimeout)
+	}
+	return Device{}, fmt.Errorf("client: scan for %s: %w", target, err)
+}
+
+// Session is a connection to one Bluenet device.
+type Session struct {
+	cl     *Client
+	p      *central.Peripheral
+	dev    Device
+	result bool // the device has the Result characteristic
+}
+
+// Connect finds the device named by target (its address, or its name or
+// alias as scan shows it), connects and checks that it is a Bluenet
+// device. A device that is not in range fails with ErrUnreachable. Close
+// the session to disconnect.
+func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
+	dev, err := c.find(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Debug("connecting", "address", dev.Address, "name", dev.Label(), "rssi", dev.RSSI)
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	p, err := c.c.Connect(cctx, dev.Address)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, central.ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, central.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		}
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	s := &Session{cl: c, p: p, dev: dev}
+	for _, u := range []string{protocol.StateUUID, protocol.SSIDUUID, protocol.CredentialsUUID} {
+		if !p.HasCharacteristic(u) {
+			_ = s.Close()
+			return nil, fmt.Errorf("%w: %s has no characteristic %s", ErrNotBluenet, dev.Address, u)
+		}
+	}
+	s.result = p.HasCharacteristic(protocol.ResultUUID)
+	c.log.Debug("connected", "address", dev.Address, "result_characteristic", s.result, "was_connected", p.WasConnected())
+	return s, nil
+}
+
+// Device returns what the scan saw of the device.
+func (s *Session) Device() Device { return s.dev }
+
+// HasResult reports whether the device has Bluenet's Result characteristic
+// (the original Python Bluenet does not).
+func (s *Session) HasResult() bool { return s.result }
+
+// Close disconnects, unless the device was already connected before
+// Connect. It works even after ctx of Connect is done (Ctrl-C).
+func (s *Session) Close() error {
+	return s.p.Close(context.Background())
+}
+
+// Info is what a Bluenet device tells about itself.
+type Info struct {
+	State    protocol.State
+	Hostname string
+	Version  string
+	// LastResult is the Result characteristic's value; nil when the device
+	// has none.
+	LastResult *protocol.Result
+}
+
+// Info reads the state, host name, version and (when there is one) the
+// result of the last join.
+func (s *Session) Info(ctx context.Context) (Info, error) {
+	var info Info
+	st, err := s.readState(ctx)
+	if err != nil {
+		return info, err
+	}
+	info.State = st
+	if info.Hostname, err = s.readString(ctx, protocol.HostnameUUID); err != nil {
+		return info, err
+	}
+	if s.p.HasCharacteristic(protocol.VersionUUID) {
+		if info.Version, err = s.readString(ctx, protocol.VersionUUID); err != nil {
+			return info, err
+		}
+	}
+	if s.result {
+		b, err := s.read(ctx, protocol.ResultUUID)
+		if err != nil {
+			return info, err
+		}
+		r, err := protocol.ParseResult(b)
+		if err != nil {
+			return info, fmt.Errorf("client: %w", err)
+		}
+		info.LastResult = &r
+	}
+	return info, nil
+}
+
+func (s *Session) char(uuid string) (*central.Characteristic, error) {
+	ch, err := s.p.Characteristic(uuid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotBluenet, err)
+	}
+	return ch, nil
+}
+
+func (s *Session) read(ctx context.Context, uuid string) ([]byte, error) {
+	ch, err := s.char(uuid)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ch.Read(ctx)
+	if err != nil {
+		return nil, s.linkErr(fmt.Errorf("client: %w", err))
+	}
+	return b, nil
+}
+
+func (s *Session) readString(ctx context.Context, uuid string) (string, error) {
+	b, err := s.read(ctx, uuid)
+	return string(b), err
+}
+
+func (s *Session) readState(ctx context.Context) (protocol.State, error) {
+	b, err := s.read(ctx, protocol.StateUUID)
+	if err != nil {
+		return protocol.State{}, err
+	}
+	st, err := protocol.ParseState(b)
+	if err != nil {
+		return st, fmt.Errorf("client: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Session) write(ctx context.Context, uuid string, v []byte) error {
+	ch, err := s.char(uuid)
+	if err != nil {
+		return err
+	}
+	if err := ch.Write(ctx, v); err != nil {
+		return s.linkErr(fmt.Errorf("client: %w", err))
+	}
+	return nil
+}
+
+func (s *Session) subscribe(ctx context.Context, uuid string) (<-chan []byte, func(), error) {
+	ch, err := s.char(uuid)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, stop, err := ch.Subscribe(ctx)
+	if err != nil {
+		return nil, nil, s.linkErr(fmt.Errorf("client: %w", err))
+	}
+	return vals, stop, nil
+}
+
+// linkErr turns err into ErrUnreachable when the link has dropped.
+func (s *Session) linkErr(err error) error {
+	select {
+	case <-s.p.Done():
+		return fmt.Errorf("%w: connection to %s lost", ErrUnreachable, s.dev.Address)
+	default:
+	}
+	if errors.Is(err, central.ErrNotConnected) {
+		return fmt.Errorf("%w: connection to %s lost", ErrUnreachable, s.dev.Address)
+	}
+	return err
+}
+
+// lostErr is the error for a link that dropped while waiting.
+func (s *Session) lostErr() error {
+	return fmt.Errorf("%w: connection to %s lost", ErrUnreachable, s.dev.Address)
+}

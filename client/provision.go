@@ -1,0 +1,246 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/protocol"
+)
+
+// JoinError is a join that the device reports as failed. It matches
+// ErrJoinFailed.
+type JoinError struct {
+	SSID []byte
+	// Code is the device's Result code; ResultFailed when the device does
+	// not say why (it has no Result characteristic).
+	Code protocol.ResultCode
+	// Text explains the failure; it never contains the password.
+	Text string
+}
+
+func (e *JoinError) Error() string {
+	return fmt.Sprintf("client: joining %s failed: %s", protocol.QuoteSSID(e.SSID), e.Text)
+}
+
+// Is makes errors.Is(err, ErrJoinFailed) true.
+func (e *JoinError) Is(target error) bool { return target == ErrJoinFailed }
+
+// Outcome is a successful join.
+type Outcome struct {
+	// State is the device's final Connection State: Connected to the SSID.
+	State protocol.State
+	// Hostname is what the device reports once connected (often with its
+	// new IP address in it).
+	Hostname string
+}
+
+// Provision makes the device join a Wi-Fi network: it writes the SSID and
+// then the password (empty for an open network; BlueZ splits long values
+// into prepared writes when the MTU is small), and follows the device's
+// Connection State and, when the device has it, its Result. It returns
+// when the device reports Connected to ssid, when the device reports a
+// failure (*JoinError: wrong password, network not found, ...), when the
+// link drops (ErrUnreachable), or when ctx is done (ErrTimeout at its
+// deadline). progress, when not nil, gets a short line for every step and
+// every state the device reports. The password is never logged nor put in
+// an error.
+//
+// With a device that has no Result characteristic (the original Python
+// Bluenet), success is Connected to ssid after the write; a device that
+// tried ssid (Connecting) and then stays Disconnected, Down or on another
+// network for FallbackGrace has failed for a reason it does not report.
+func (s *Session) Provision(ctx context.Context, ssid []byte, password string, progress func(string)) (Outcome, error) {
+	if err := protocol.ValidateSSID(ssid); err != nil {
+		return Outcome{}, err
+	}
+	if err := protocol.ValidatePassword(password); err != nil {
+		return Outcome{}, err
+	}
+	if progress == nil {
+		progress = func(string) {}
+	}
+	states, stopStates, err := s.subscribe(ctx, protocol.StateUUID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer stopStates()
+	var results <-chan []byte
+	if s.result {
+		var stopResults func()
+		if results, stopResults, err = s.subscribe(ctx, protocol.ResultUUID); err != nil {
+			return Outcome{}, err
+		}
+		defer stopResults()
+	}
+	initial, err := s.readState(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	progress("device is " + initial.String())
+
+	progress("sending SSID " + protocol.QuoteSSID(ssid))
+	if err := s.write(ctx, protocol.SSIDUUID, ssid); err != nil {
+		return Outcome{}, s.refused(ssid, "SSID", err)
+	}
+	if password == "" {
+		progress("sending an empty password (open network)")
+	} else {
+		progress("sending the password")
+	}
+	t := &joinTracker{ssid: ssid, hasResult: s.result, initial: initial, last: initial, start: time.Now(),
+		fallback: s.cl.cfg.FallbackGrace, settle: s.cl.cfg.Settle}
+	if err := s.write(ctx, protocol.CredentialsUUID, []byte(password)); err != nil {
+		return Outcome{}, s.refused(ssid, "password", err)
+	}
+	s.cl.log.Debug("credentials written", "ssid", string(ssid), "result_characteristic", s.result)
+	progress("waiting for the device to join " + protocol.QuoteSSID(ssid))
+
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var done bool
+	for !done {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return Outcome{}, fmt.Errorf("%w: the device did not join %s in time (it is %s)",
+					ErrTimeout, protocol.QuoteSSID(ssid), t.last)
+			}
+			return Outcome{}, ctx.Err()
+		case <-s.p.Done():
+			return Outcome{}, s.lostErr()
+		case v, ok := <-states:
+			if !ok {
+				states = nil
+				continue
+			}
+			st, perr := protocol.ParseState(v)
+			if perr != nil {
+				s.cl.log.Debug("ignoring Connection State", "err", perr)
+				continue
+			}
+			if !sameState(st, t.last) {
+				progress("device is " + st.String())
+			}
+			done, err = t.onState(st, time.Now())
+		case v, ok := <-results:
+			if !ok {
+				results = nil
+				continue
+			}
+			r, perr := protocol.ParseResult(v)
+			if perr != nil {
+				s.cl.log.Debug("ignoring Result", "err", perr)
+				continue
+			}
+			progress("device says: " + r.String())
+			done, err = t.onResult(r)
+			if !done && r.Code == protocol.ResultOK {
+				// Joined: make sure of the state rather than wait for a
+				// notification that may have come first.
+				st, rerr := s.readState(ctx)
+				if rerr != nil {
+					return Outcome{}, rerr
+				}
+				done, err = t.onState(st, time.Now())
+			}
+		case now := <-tick.C:
+			done, err = t.tick(now)
+		}
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{State: t.last}
+	if out.Hostname, err = s.readString(ctx, protocol.HostnameUUID); err != nil {
+		s.cl.log.Warn("read host name", "err", err)
+	}
+	return out, nil
+}
+
+// refused turns a failed SSID or Credentials write into an error.
+func (s *Session) refused(ssid []byte, what string, err error) error {
+	if errors.Is(err, central.ErrInvalidLength) || errors.Is(err, central.ErrNotPermitted) {
+		return &JoinError{SSID: ssid, Code: protocol.ResultInvalidInput, Text: "the device refused the " + what}
+	}
+	return err
+}
+
+func sameState(a, b protocol.State) bool { return a.Is(b.Kind, b.SSID) }
+
+// joinTracker decides, from what the device reports after the credentials
+// were written, whether a join succeeded, failed or is still running.
+// Each method returns done, and the failure when done with one.
+type joinTracker struct {
+	ssid      []byte
+	hasResult bool
+	initial   protocol.State
+	start     time.Time     // when the credentials were written
+	fallback  time.Duration // see Config.FallbackGrace
+	settle    time.Duration // see Config.Settle
+
+	last     protocol.State
+	moved    bool      // the state has differed from initial since the write
+	tried    bool      // the device was Connecting to ssid
+	offSince time.Time // after tried: since when it is off ssid
+	resultOK bool      // the Result characteristic said ok
+}
+
+// connectingToUs: Connecting to ssid, or to an SSID the device does not
+// name.
+func (t *joinTracker) connectingToUs(st protocol.State) bool {
+	return st.Kind == protocol.Connecting && (len(st.SSID) == 0 || st.Is(protocol.Connecting, t.ssid))
+}
+
+func (t *joinTracker) onState(st protocol.State, now time.Time) (bool, error) {
+	t.last = st
+	if !sameState(st, t.initial) {
+		t.moved = true
+	}
+	connected := st.Is(protocol.Connected, t.ssid)
+	if t.hasResult {
+		// The Result decides; a device that keeps its old network while it
+		// tries the new one may already be Connected to ssid.
+		return t.resultOK && connected, nil
+	}
+	switch {
+	case connected:
+		if t.moved || !t.initial.Is(protocol.Connected, t.ssid) {
+			return true, nil
+		}
+	case t.connectingToUs(st):
+		t.tried = true
+		t.offSince = time.Time{}
+	case t.tried && t.offSince.IsZero():
+		t.offSince = now
+	}
+	return false, nil
+}
+
+func (t *joinTracker) onResult(r protocol.Result) (bool, error) {
+	switch {
+	case !r.Code.Final():
+		return false, nil
+	case r.Code == protocol.ResultOK:
+		t.resultOK = true
+		return t.last.Is(protocol.Connected, t.ssid), nil
+	}
+	return true, &JoinError{SSID: t.ssid, Code: r.Code, Text: r.String()}
+}
+
+func (t *joinTracker) tick(now time.Time) (bool, error) {
+	if t.hasResult {
+		return false, nil
+	}
+	if t.tried && !t.offSince.IsZero() && now.Sub(t.offSince) >= t.fallback {
+		return true, &JoinError{SSID: t.ssid, Code: protocol.ResultFailed,
+			Text: fmt.Sprintf("the device tried it, then went back to %s (it does not report why: "+
+				"wrong password, network out of range, ...)", t.last)}
+	}
+	if t.initial.Is(protocol.Connected, t.ssid) && !t.moved && now.Sub(t.start) >= t.settle {
+		return true, nil // already on ssid, and it stayed so
+	}
+	return false, nil
+}

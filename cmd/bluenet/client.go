@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/client"
+	"github.com/bluenet-project/bluenet/protocol"
+)
+
+// This file holds what scan, networks and provision (the client side of
+// Bluenet) share.
+
+// openClient connects to the system bus and opens the adapter of -b.
+func openClient(ctx context.Context, g *globals, scanTimeout time.Duration) (*client.Client, func(), error) {
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
+	}
+	cl, err := client.New(ctx, client.Config{Conn: conn, Adapter: g.bluetooth, ScanTimeout: scanTimeout,
+		Logger: g.logger(nil).With("component", "client")})
+	if err != nil {
+		conn.Close()
+		if errors.Is(err, central.ErrNoAdapter) {
+			return nil, nil, fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		return nil, nil, fmt.Errorf("%w: bluetoothd: %v", errUnavailable, err)
+	}
+	return cl, func() { cl.Close(); conn.Close() }, nil
+}
+
+// connect opens the client and a session with the device.
+func connect(cmd *cobra.Command, g *globals, target string, scanTimeout time.Duration) (*client.Session, func(), error) {
+	ctx := cmd.Context()
+	cl, closeClient, err := openClient(ctx, g, scanTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := cl.Connect(ctx, target)
+	if err != nil {
+		closeClient()
+		return nil, nil, clientError(ctx, err)
+	}
+	// Disconnect on the way out, also after Ctrl-C or a failure.
+	return s, func() { _ = s.Close(); closeClient() }, nil
+}
+
+// cliError is an error with a message for people; the wrapped error keeps
+// the exit code.
+type cliError struct {
+	msg string
+	err error
+}
+
+func (e cliError) Error() string { return e.msg }
+func (e cliError) Unwrap() error { return e.err }
+
+// clientError turns an error of the client into the message bluenet
+// prints.
+func clientError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return cliError{"interrupted", err}
+	}
+	var je *client.JoinError
+	if errors.As(err, &je) {
+		msg := fmt.Sprintf("the device could not join %s: %s", protocol.QuoteSSID(je.SSID), je.Text)
+		switch je.Code {
+		case protocol.ResultWrongPassword:
+			msg += " (check the password; the device keeps its previous network)"
+		case protocol.ResultNotFound:
+			msg += " (is the network in range of the device? see bluenet networks)"
+		}
+		return cliError{msg, err}
+	}
+	if errors.Is(err, protocol.ErrInvalid) {
+		return cliError{"invalid input: " + strings.TrimPrefix(err.Error(), "protocol: invalid value: "), err}
+	}
+	return cliError{strings.TrimPrefix(err.Error(), "client: "), err}
+}
+
+// clientExitCode maps the client's errors to the documented exit codes.
+func clientExitCode(err error) (int, bool) {
+	var je *client.JoinError
+	switch {
+	case errors.As(err, &je):
+		switch je.Code {
+		case protocol.ResultWrongPassword:
+			return exitWrongPassword, true
+		case protocol.ResultNotFound:
+			return exitNotFound, true
+		case protocol.ResultTimeout:
+			return exitTimeout, true
+		case protocol.ResultDHCPFailed:
+			return exitDHCPFailed, true
+		case protocol.ResultBusy:
+			return exitBusy, true
+		case protocol.ResultInvalidInput:
+			return exitInvalidInput, true
+		}
+		return exitFailure, true
+	case errors.Is(err, client.ErrTimeout):
+		return exitTimeout, true
+	case errors.Is(err, client.ErrUnreachable):
+		return exitUnreachable, true
+	case errors.Is(err, protocol.ErrInvalid):
+		return exitInvalidInput, true
+	case errors.Is(err, central.ErrNoAdapter):
+		return exitUnavailable, true
+	}
+	return 0, false
+}
+
+// positiveDuration rejects zero and negative --timeout values.
+func positiveDuration(name string, d time.Duration) error {
+	if d <= 0 {
+		return usagef("--%s must be positive, got %v", name, d)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/client"
+	"github.com/bluenet-project/bluenet/protocol"
+)
+
+func TestProvisionCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shortFile := filepath.Join(dir, "short")
+	if err := os.WriteFile(shortFile, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := "00:AA:01:00:00:00"
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		device   string
+		ssid     string
+		password string
+		timeout  time.Duration
+		wantCode int // exit code when the command line is refused; 0 when it is accepted
+	}{
+		{name: "stdin", args: []string{dev, "--ssid", "HomeNet"}, stdin: "piped-pass\n",
+			device: dev, ssid: "HomeNet", password: "piped-pass", timeout: 2 * time.Minute},
+		{name: "short flag, name as device", args: []string{"Bluenet Test", "-s", "HomeNet"}, stdin: "piped-pass\r\n",
+			device: "Bluenet Test", ssid: "HomeNet", password: "piped-pass", timeout: 2 * time.Minute},
+		{name: "password file", args: []string{dev, "-s", "HomeNet", "--password-file", pwFile, "--timeout", "30s"},
+			device: dev, ssid: "HomeNet", password: "from-file-pw", timeout: 30 * time.Second},
+		{name: "password file dash", args: []string{dev, "-s", "x", "--password-file", "-"}, stdin: "dash-pass-1\n",
+			device: dev, ssid: "x", password: "dash-pass-1", timeout: 2 * time.Minute},
+		{name: "open", args: []string{dev, "-s", "cafe", "--open"}, stdin: "ignored-pass",
+			device: dev, ssid: "cafe", timeout: 2 * time.Minute},
+		{name: "empty stdin is open", args: []string{dev, "-s", "cafe"}, device: dev, ssid: "cafe", timeout: 2 * time.Minute},
+		{name: "32-byte SSID", args: []string{dev, "-s", strings.Repeat("s", 32), "--open"},
+			device: dev, ssid: strings.Repeat("s", 32), timeout: 2 * time.Minute},
+		{name: "no device", args: []string{"-s", "x", "--open"}, wantCode: exitUsage},
+		{name: "no device, no ssid", args: nil, wantCode: exitUsage},
+		{name: "two devices", args: []string{dev, dev, "-s", "x", "--open"}, wantCode: exitUsage},
+		{name: "empty device", args: []string{"", "-s", "x", "--open"}, wantCode: exitUsage},
+		{name: "no ssid", args: []string{dev, "--open"}, wantCode: exitUsage},
+		{name: "empty ssid", args: []string{dev, "-s", "", "--open"}, wantCode: exitInvalidInput},
+		{name: "33-byte SSID", args: []string{dev, "-s", strings.Repeat("s", 33), "--open"}, wantCode: exitInvalidInput},
+		{name: "short password", args: []string{dev, "-s", "x", "--password-file", shortFile}, wantCode: exitInvalidInput},
+		{name: "missing password file", args: []string{dev, "-s", "x", "--password-file", filepath.Join(dir, "nope")}, wantCode: exitUsage},
+		{name: "file and open", args: []string{dev, "-s", "x", "--password-file", pwFile, "--open"}, wantCode: exitUsage},
+		{name: "zero timeout", args: []string{dev, "-s", "x", "--open", "--timeout", "0s"}, wantCode: exitUsage},
+		{name: "bad timeout", args: []string{dev, "-s", "x", "--open", "--timeout", "soon"}, wantCode: exitUsage},
+		{name: "password on the command line is not offered", args: []string{dev, "-s", "x", "-p", "secret-pass"}, wantCode: exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *provisionRequest
+			cmd := newProvisionCmdWith(func(_ *cobra.Command, r provisionRequest) error { got = &r; return nil })
+			cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+			cmd.SetIn(strings.NewReader(tt.stdin))
+			cmd.SetOut(new(bytes.Buffer))
+			var stderr bytes.Buffer
+			cmd.SetErr(&stderr)
+			cmd.SetArgs(tt.args)
+			err := cmd.ExecuteContext(context.Background())
+			if tt.wantCode != 0 {
+				if err == nil {
+					t.Fatalf("accepted: %+v", got)
+				}
+				if code := exitCode(err); code != tt.wantCode {
+					t.Errorf("exit code %d (%v), want %d", code, err, tt.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.device != tt.device || string(got.ssid) != tt.ssid || got.password != tt.password || got.opts.timeout != tt.timeout {
+				t.Errorf("got device=%q ssid=%q password of %d bytes, timeout %v", got.device, got.ssid, len(got.password), got.opts.timeout)
+			}
+			if tt.password != "" && strings.Contains(stderr.String(), tt.password) {
+				t.Errorf("the password was printed")
+			}
+		})
+	}
+}
+
+func TestScanAndNetworksCommandLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		check    func(t *testing.T, scan *scanOpts, nets *networksOpts, device string)
+	}{
+		{name: "scan defaults", args: []string{"scan"}, check: func(t *testing.T, o *scanOpts, _ *networksOpts, _ string) {
+			if o.timeout != 10*time.Second || o.json {
+				t.Errorf("%+v", *o)
+			}
+		}},
+		{name: "scan json", args: []string{"-b", "hci1", "scan", "--timeout", "3s", "--json"}, check: func(t *testing.T, o *scanOpts, _ *networksOpts, _ string) {
+			if o.timeout != 3*time.Second || !o.json {
+				t.Errorf("%+v", *o)
+			}
+		}},
+		{name: "scan negative timeout", args: []string{"scan", "--timeout", "-1s"}, wantCode: exitUsage},
+		{name: "scan extra argument", args: []string{"scan", "now"}, wantCode: exitUsage},
+		{name: "networks", args: []string{"networks", "00:AA:01:00:00:00"}, check: func(t *testing.T, _ *scanOpts, o *networksOpts, dev string) {
+			if dev != "00:AA:01:00:00:00" || o.timeout != 30*time.Second || o.scanTimeout != client.DefaultScanTimeout {
+				t.Errorf("%q %+v", dev, *o)
+			}
+		}},
+		{name: "networks options", args: []string{"networks", "Kitchen", "--timeout", "1m", "--scan-timeout", "5s", "--json"},
+			check: func(t *testing.T, _ *scanOpts, o *networksOpts, dev string) {
+				if dev != "Kitchen" || o.timeout != time.Minute || o.scanTimeout != 5*time.Second || !o.json {
+					t.Errorf("%q %+v", dev, *o)
+				}
+			}},
+		{name: "networks without device", args: []string{"networks"}, wantCode: exitUsage},
+		{name: "networks zero scan timeout", args: []string{"networks", "x", "--scan-timeout", "0"}, wantCode: exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var so *scanOpts
+			var no *networksOpts
+			var dev string
+			root := newRootCmd()
+			for _, c := range root.Commands() {
+				switch c.Name() {
+				case "scan":
+					root.RemoveCommand(c)
+					root.AddCommand(newScanCmdWith(func(_ *cobra.Command, o scanOpts) error { so = &o; return nil }))
+				case "networks":
+					root.RemoveCommand(c)
+					root.AddCommand(newNetworksCmdWith(func(_ *cobra.Command, d string, o networksOpts) error { dev, no = d, &o; return nil }))
+				}
+			}
+			empty := filepath.Join(t.TempDir(), "empty.conf")
+			if err := os.WriteFile(empty, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			root.SetArgs(append([]string{"--config", empty}, tt.args...))
+			root.SetOut(new(bytes.Buffer))
+			root.SetErr(new(bytes.Buffer))
+			err := root.ExecuteContext(context.Background())
+			if tt.wantCode != 0 {
+				if code := exitCode(err); err == nil || code != tt.wantCode {
+					t.Fatalf("err %v, exit code %d, want %d", err, exitCode(err), tt.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, so, no, dev)
+		})
+	}
+}
+
+func TestClientExitCodes(t *testing.T) {
+	join := func(c protocol.ResultCode) error {
+		return fmt.Errorf("x: %w", &client.JoinError{SSID: []byte("n"), Code: c, Text: c.String()})
+	}
+	tests := []struct {
+		err  error
+		want int
+		msg  string // part of the message
+	}{
+		{join(protocol.ResultWrongPassword), exitWrongPassword, `could not join "n": wrong password`},
+		{join(protocol.ResultNotFound), exitNotFound, "network not found"},
+		{join(protocol.ResultTimeout), exitTimeout, "timed out"},
+		{join(protocol.ResultDHCPFailed), exitDHCPFailed, "DHCP"},
+		{join(protocol.ResultBusy), exitBusy, "busy"},
+		{join(protocol.ResultInvalidInput), exitInvalidInput, "invalid input"},
+		{join(protocol.ResultFailed), exitFailure, "failed"},
+		{fmt.Errorf("%w: the device did not join", client.ErrTimeout), exitTimeout, "timed out"},
+		{fmt.Errorf("%w: 00:AA:01:00:00:00 not found", client.ErrUnreachable), exitUnreachable, "not found"},
+		{fmt.Errorf("%w: SSID is 33 bytes", protocol.ErrInvalid), exitInvalidInput, "invalid input: SSID is 33 bytes"},
+		{fmt.Errorf("client: %w", central.ErrNoAdapter), exitUnavailable, "no Bluetooth adapter"},
+		{fmt.Errorf("%w: 00:AA:01:00:00:00", client.ErrNotBluenet), exitFailure, "not a Bluenet device"},
+	}
+	for _, tt := range tests {
+		err := clientError(context.Background(), tt.err)
+		if got := exitCode(err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+		if !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("message %q does not contain %q", err.Error(), tt.msg)
+		}
+		if strings.HasPrefix(err.Error(), "client: ") {
+			t.Errorf("message %q starts with the package name", err.Error())
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := clientError(ctx, fmt.Errorf("wait: %w", context.Canceled)); err.Error() != "interrupted" {
+		t.Errorf("Ctrl-C: %q, want interrupted", err.Error())
+	}
+	if !errors.Is(clientError(ctx, context.Canceled), context.Canceled) {
+		t.Errorf("clientError loses the wrapped error")
+	}
+}
+
+func TestPrintDevices(t *testing.T) {
+	devs := []client.Device{
+		{Address: "00:AA:01:00:00:02", Alias: "Far", RSSI: -80},
+		{Address: "00:AA:01:00:00:01", Alias: "Near", RSSI: -40},
+		{Address: "00:AA:01:00:00:03", Alias: "00-AA-01-00-00-03", RSSI: 0, Connected: true},
+	}
+	var b bytes.Buffer
+	if err := printDevices(&b, devs, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "ADDRESS             RSSI  NAME\n" +
+		"00:AA:01:00:00:01    -40  Near\n" +
+		"00:AA:01:00:00:02    -80  Far\n" +
+		"00:AA:01:00:00:03      ?  00:AA:01:00:00:03 (connected)\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := printDevices(&b, nil, true); err != nil || strings.TrimSpace(b.String()) != "[]" {
+		t.Errorf("empty JSON = %q, %v", b.String(), err)
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/bluenet-project/bluenet/client"
+	"github.com/bluenet-project/bluenet/protocol"
+)
+
+type provisionOpts struct {
+	ssid         string
+	passwordFile string
+	open         bool
+	timeout      time.Duration
+	scanTimeout  time.Duration
+}
+
+// provisionRequest is a checked provision command line.
+type provisionRequest struct {
+	device   string
+	ssid     []byte
+	password string
+	opts     provisionOpts
+}
+
+func newProvisionCmd(g *globals) *cobra.Command {
+	return newProvisionCmdWith(func(cmd *cobra.Command, r provisionRequest) error { return runProvision(cmd, g, r) })
+}
+
+func newProvisionCmdWith(run func(*cobra.Command, provisionRequest) error) *cobra.Command {
+	var o provisionOpts
+	cmd := &cobra.Command{
+		Use:   "provision DEVICE --ssid SSID [--password-file FILE | --open]",
+		Short: "Make a Bluenet device join a Wi-Fi network (this machine as the phone)",
+		Long: `Connect to a Bluenet device (DEVICE is its address, or its name as bluenet scan
+shows it), send it an SSID and a password, and follow its connection state
+until it is connected to that network; then print its host name.
+
+The password is read from --password-file (- for standard input), or from
+standard input; on a terminal it is asked for without echo. An empty password,
+or --open, joins an open network. The password is never printed or logged.
+
+Exit status: 0 connected; 3 wrong password; 4 network not found; 5 timeout;
+6 DHCP failed; 7 busy; 9 invalid SSID or password; 10 device not found or
+out of range; 1 any other failure (a device without Bluenet's Result
+characteristic cannot say why a join failed).`,
+		Example: `  bluenet provision 00:AA:01:00:00:00 --ssid HomeNet --password-file /run/secrets/wifi
+  printf '%s\n' 'correct horse' | bluenet -b hci1 provision "Bluenet Test" -s HomeNet`,
+		Args: exactArgs(1, "DEVICE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := o.request(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			return run(cmd, r)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.ssid, "ssid", "s", "", "network name")
+	f.StringVar(&o.passwordFile, "password-file", "", "read the password from this file (- for standard input)")
+	f.BoolVar(&o.open, "open", false, "the network is open (no password)")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the device to join")
+	f.DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
+	return cmd
+}
+
+// request checks the command line and reads the password.
+func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequest, error) {
+	r := provisionRequest{device: device, ssid: []byte(o.ssid), opts: o}
+	if device == "" {
+		return r, usagef("DEVICE is empty")
+	}
+	// Checked here rather than with cobra's flag groups, whose errors are
+	// not usage errors (exit code 2).
+	if !cmd.Flags().Changed("ssid") {
+		return r, usagef("--ssid is required")
+	}
+	if o.open && o.passwordFile != "" {
+		return r, usagef("--open and --password-file exclude each other")
+	}
+	if err := protocol.ValidateSSID(r.ssid); err != nil {
+		return r, clientError(cmd.Context(), err)
+	}
+	if err := positiveDuration("timeout", o.timeout); err != nil {
+		return r, err
+	}
+	if err := positiveDuration("scan-timeout", o.scanTimeout); err != nil {
+		return r, err
+	}
+	pw, err := o.password(cmd)
+	if err != nil {
+		return r, err
+	}
+	if err := protocol.ValidatePassword(pw); err != nil {
+		return r, clientError(cmd.Context(), err)
+	}
+	r.password = pw
+	return r, nil
+}
+
+// password finds the password from the flags, standard input or the
+// terminal.
+func (o provisionOpts) password(cmd *cobra.Command) (string, error) {
+	switch {
+	case o.open:
+		return "", nil
+	case o.passwordFile == "-":
+		return readSecret(cmd.InOrStdin())
+	case o.passwordFile != "":
+		f, err := os.Open(o.passwordFile)
+		if err != nil {
+			return "", usagef("password file: %v", err)
+		}
+		defer f.Close()
+		return readSecret(f)
+	}
+	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
+		return promptPassword(cmd.Context(), in, cmd.ErrOrStderr(), fmt.Sprintf("Password for %s (empty for an open network): ",
+			protocol.QuoteSSID([]byte(o.ssid))))
+	}
+	return readSecret(cmd.InOrStdin())
+}
+
+// promptPassword reads a line from the terminal in with echo off. Ctrl-C
+// restores the terminal.
+func promptPassword(ctx context.Context, in *os.File, out io.Writer, prompt string) (string, error) {
+	fd := int(in.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", usagef("no password: give --password-file FILE, pipe it on standard input, or --open")
+	}
+	noEcho := *old
+	noEcho.Lflag &^= unix.ECHO
+	noEcho.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+		return "", fmt.Errorf("terminal: %w", err)
+	}
+	restore := func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old); fmt.Fprintln(out) }
+	fmt.Fprint(out, prompt)
+	type line struct {
+		s   string
+		err error
+	}
+	ch := make(chan line, 1)
+	go func() { s, err := readSecret(in); ch <- line{s, err} }()
+	select {
+	case l := <-ch:
+		restore()
+		return l.s, l.err
+	case <-ctx.Done():
+		restore()
+		return "", cliError{"interrupted", ctx.Err()}
+	}
+}
+
+func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
+	ctx := cmd.Context()
+	pr := newProgress(cmd.ErrOrStderr())
+	defer pr.stop()
+	pr.update("looking for " + r.device)
+	s, closeAll, err := connect(cmd, g, r.device, r.opts.scanTimeout)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	d := s.Device()
+	pr.update(fmt.Sprintf("connected to %s %s", d.Address, d.Label()))
+	if !s.HasResult() {
+		pr.update("the device has no Result characteristic (original Bluenet): following its state only")
+	}
+	jctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
+	defer cancel()
+	out, err := s.Provision(jctx, r.ssid, r.password, pr.update)
+	pr.stop()
+	if err != nil {
+		if errors.Is(err, client.ErrTimeout) {
+			err = cliError{fmt.Sprintf("%s (after %v; raise --timeout?)", clientError(ctx, err), r.opts.timeout), err}
+		}
+		return clientError(ctx, err)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "%s is %s\n", d.Label(), out.State)
+	_, err = fmt.Fprintf(w, "host name: %s\n", out.Hostname)
+	return err
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluenet-project/bluenet/client"
+)
+
+type scanOpts struct {
+	timeout time.Duration
+	json    bool
+}
+
+func newScanCmd(g *globals) *cobra.Command {
+	return newScanCmdWith(func(cmd *cobra.Command, o scanOpts) error { return runScan(cmd, g, o) })
+}
+
+func newScanCmdWith(run func(*cobra.Command, scanOpts) error) *cobra.Command {
+	var o scanOpts
+	cmd := &cobra.Command{
+		Use:   "scan [--timeout 10s] [--json]",
+		Short: "List the Bluenet devices in range (this machine as the phone)",
+		Long: `Scan for Bluetooth LE devices advertising the Bluenet service and list their
+address, name and signal strength (RSSI, dBm). Use -b to pick the adapter.`,
+		Example: `  bluenet scan
+  bluenet -b hci1 scan --timeout 5s --json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := positiveDuration("timeout", o.timeout); err != nil {
+				return err
+			}
+			return run(cmd, o)
+		},
+	}
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to scan")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return cmd
+}
+
+func runScan(cmd *cobra.Command, g *globals, o scanOpts) error {
+	ctx, cancel := contextWithTimeout(cmd, o.timeout)
+	defer cancel()
+	cl, closeClient, err := openClient(ctx, g, 0)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	var mu sync.Mutex
+	seen := map[string]client.Device{}
+	err = cl.Scan(ctx, func(d client.Device) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := seen[d.Address]; !ok && !o.json {
+			fmt.Fprintf(cmd.ErrOrStderr(), "found %s %s\n", d.Address, d.Label())
+		}
+		seen[d.Address] = d
+	})
+	if err != nil {
+		return clientError(cmd.Context(), err)
+	}
+	if cmd.Context().Err() != nil {
+		return clientError(cmd.Context(), cmd.Context().Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	devs := make([]client.Device, 0, len(seen))
+	for _, d := range seen {
+		devs = append(devs, d)
+	}
+	return printDevices(cmd.OutOrStdout(), devs, o.json)
+}
+
+// printDevices prints the devices, strongest signal first.
+func printDevices(w io.Writer, devs []client.Device, asJSON bool) error {
+	if devs == nil {
+		devs = []client.Device{}
+	}
+	rank := func(d client.Device) int { // unknown RSSI last
+		if d.RSSI == 0 {
+			return -1000
+		}
+		return int(d.RSSI)
+	}
+	slices.SortFunc(devs, func(a, b client.Device) int {
+		if rank(a) != rank(b) {
+			return rank(b) - rank(a)
+		}
+		return strings.Compare(a.Address, b.Address)
+	})
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(devs)
+	}
+	var b strings.Builder
+	if len(devs) == 0 {
+		b.WriteString("no Bluenet device found\n")
+	} else {
+		fmt.Fprintf(&b, "%-17s  %5s  %s\n", "ADDRESS", "RSSI", "NAME")
+	}
+	for _, d := range devs {
+		rssi := "?"
+		if d.RSSI != 0 {
+			rssi = fmt.Sprint(d.RSSI)
+		}
+		name := d.Label()
+		if d.Connected {
+			name += " (connected)"
+		}
+		fmt.Fprintf(&b, "%-17s  %5s  %s\n", d.Address, rssi, name)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

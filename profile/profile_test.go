@@ -1,0 +1,467 @@
+package profile
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluezfake"
+	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/wifi"
+	"github.com/bluenet-project/bluenet/wifi/wifitest"
+)
+
+// fixture runs the profile against a fake bluetoothd on a private bus and
+// an in-memory Wi-Fi backend.
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	bz    *bluezfake.Bluez
+	wifi  *wifitest.Backend
+	app   *bluezfake.App
+	notes chan bluezfake.Notification
+	// backlog holds notifications read but not yet matched by expect.
+	backlog []bluezfake.Notification
+	status  chan Status
+	done    chan error
+	logs    syncBuffer // the profile's debug log
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// noSecret fails the test if the debug log contains secret.
+func (f *fixture) noSecret(secret string) {
+	f.t.Helper()
+	if strings.Contains(f.logs.String(), secret) {
+		f.t.Errorf("the debug log contains a password")
+	}
+}
+
+func newFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	bus := dbustest.New(t)
+	bz := bluezfake.New(t, bus.Address)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{t: t, ctx: ctx, bz: bz, wifi: wifitest.New(), status: make(chan Status, 256), done: make(chan error, 1)}
+	ready := make(chan struct{})
+	cfg := Config{
+		Conn:       bus.Conn(t),
+		Logger:     slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		WiFi:       f.wifi,
+		Alias:      "Test Device",
+		Hostname:   "host-%IP",
+		CyclePause: 300 * time.Millisecond,
+		NotifyGap:  time.Millisecond,
+		JoinDelay:  50 * time.Millisecond,
+		OnReady:    func() { close(ready) },
+		OnStatus: func(s Status) {
+			select {
+			case f.status <- s:
+			default:
+			}
+		},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	go func() { f.done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-f.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return after cancel")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-f.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("profile not ready after 10s")
+	}
+	f.app = bz.App()
+	f.notes = make(chan bluezfake.Notification, 256)
+	go func() {
+		for n := range bz.Notifications() {
+			f.notes <- n
+		}
+	}()
+	return f
+}
+
+func (f *fixture) path(uuid string) dbus.ObjectPath {
+	c := f.app.Char(uuid)
+	if c == nil {
+		f.t.Fatalf("no characteristic %s", uuid)
+	}
+	return c.Path
+}
+
+func (f *fixture) write(dev dbus.ObjectPath, uuid string, v []byte, mtu, offset uint16) error {
+	return f.bz.WriteValue(f.ctx, f.app, f.path(uuid), v, bluezfake.Options(dev, mtu, offset))
+}
+
+func (f *fixture) read(dev dbus.ObjectPath, uuid string) []byte {
+	v, err := f.bz.ReadValue(f.ctx, f.app, f.path(uuid), bluezfake.Options(dev, 517, 0))
+	if err != nil {
+		f.t.Fatalf("read %s: %v", uuid, err)
+	}
+	return v
+}
+
+func (f *fixture) subscribe(uuid string) {
+	if err := f.bz.StartNotify(f.ctx, f.app, f.path(uuid)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// expect waits for a notification of uuid with value want. Notifications of
+// other characteristics are kept for later expects; those of uuid before the
+// match are dropped.
+func (f *fixture) expect(uuid string, want []byte) {
+	f.t.Helper()
+	p := f.path(uuid)
+	var seen []string
+	timeout := time.After(5 * time.Second)
+	for i := 0; ; i++ {
+		for i >= len(f.backlog) {
+			select {
+			case n := <-f.notes:
+				f.backlog = append(f.backlog, n)
+			case <-timeout:
+				f.t.Fatalf("no notification %q on %s; saw %q", want, uuid, seen)
+			}
+		}
+		n := f.backlog[i]
+		if n.Path != p {
+			continue
+		}
+		if bytes.Equal(n.Value, want) {
+			var kept []bluezfake.Notification
+			for _, m := range f.backlog[:i] {
+				if m.Path != p {
+					kept = append(kept, m)
+				}
+			}
+			f.backlog = append(kept, f.backlog[i+1:]...)
+			return
+		}
+		seen = append(seen, string(n.Value))
+	}
+}
+
+func (f *fixture) waitJoins(n int) []wifitest.Join {
+	f.t.Helper()
+	end := time.Now().Add(5 * time.Second)
+	for time.Now().Before(end) {
+		if j := f.wifi.Joins(); len(j) >= n {
+			return j
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("%d joins, want %d", len(f.wifi.Joins()), n)
+	return nil
+}
+
+func TestProfileTree(t *testing.T) {
+	f := newFixture(t, nil)
+	want := map[string][]string{
+		NetworksUUID:    {"notify"},
+		StateUUID:       {"read", "notify"},
+		HostnameUUID:    {"read", "notify"},
+		VersionUUID:     {"read"},
+		SSIDUUID:        {"write"},
+		CredentialsUUID: {"write"},
+		ResultUUID:      {"read", "notify"},
+	}
+	if len(f.app.Services) != 1 || f.app.Services[0].UUID != ServiceUUID || !f.app.Services[0].Primary {
+		t.Fatalf("services = %+v, want one primary %s", f.app.Services, ServiceUUID)
+	}
+	for uuid, flags := range want {
+		c := f.app.Char(uuid)
+		if c == nil {
+			t.Errorf("missing characteristic %s", uuid)
+			continue
+		}
+		got := slices.Clone(c.Flags)
+		slices.Sort(got)
+		slices.Sort(flags)
+		if !slices.Equal(got, flags) {
+			t.Errorf("%s flags = %v, want %v", uuid, got, flags)
+		}
+	}
+	advs := f.bz.Advertisements()
+	if len(advs) != 1 {
+		t.Fatalf("%d advertisements, want 1", len(advs))
+	}
+	if uuids, _ := advs[0].Props["ServiceUUIDs"].Value().([]string); len(uuids) != 1 || !strings.EqualFold(uuids[0], ServiceUUID) {
+		t.Errorf("advertised UUIDs = %v", advs[0].Props["ServiceUUIDs"])
+	}
+	if typ, _ := advs[0].Props["Type"].Value().(string); typ != "peripheral" {
+		t.Errorf("advertisement type %q, want peripheral", typ)
+	}
+	if alias, _ := f.bz.AdapterProperty("Alias").Value().(string); alias != "Test Device" {
+		t.Errorf("adapter alias = %q", alias)
+	}
+	if d, _ := f.bz.AdapterProperty("Discoverable").Value().(bool); !d {
+		t.Errorf("adapter not discoverable")
+	}
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	if v := f.read(dev, VersionUUID); string(v) != "1.0" {
+		t.Errorf("Version = %q", v)
+	}
+	if v := f.read(dev, StateUUID); !bytes.Equal(v, []byte{1}) {
+		t.Errorf("State = %q, want Disconnected", v)
+	}
+	if v := f.read(dev, ResultUUID); v[0] != byte(ResultNone) {
+		t.Errorf("Result = %q, want none", v)
+	}
+}
+
+func TestProfileJoin(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, u := range []string{StateUUID, HostnameUUID, ResultUUID} {
+		f.subscribe(u)
+	}
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	if err := f.write(dev, SSIDUUID, []byte("home"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.write(dev, CredentialsUUID, []byte("correct horse"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(StateUUID, []byte("\x02home"))
+	f.expect(StateUUID, []byte("\x03home"))
+	f.expect(HostnameUUID, []byte("host-192.0.2.10"))
+	f.expect(ResultUUID, EncodeResult(ResultOK))
+	if j := f.waitJoins(1); string(j[0].SSID) != "home" || j[0].Secret != "correct horse" {
+		t.Errorf("join = %q", j)
+	}
+	if v := f.read(dev, HostnameUUID); string(v) != "host-192.0.2.10" {
+		t.Errorf("Hostname = %q", v)
+	}
+
+	// A failed join reports its reason; the backend keeps the old network.
+	f.wifi.SetJoinFunc(func(context.Context, []byte, string) error {
+		return &wifi.JoinError{Reason: wifi.ReasonWrongPassword}
+	})
+	if err := f.write(dev, SSIDUUID, []byte("cafe"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.write(dev, CredentialsUUID, []byte("wrong-password"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(ResultUUID, EncodeResult(ResultWrongPassword))
+	f.expect(StateUUID, []byte("\x03home"))
+	f.noSecret("correct horse")
+	f.noSecret("wrong-password")
+	if !strings.Contains(f.logs.String(), "level=DEBUG") {
+		t.Errorf("no debug lines logged; the secrets check proves nothing")
+	}
+}
+
+func TestProfileWriteValidation(t *testing.T) {
+	f := newFixture(t, nil)
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	tests := []struct {
+		name    string
+		uuid    string
+		value   []byte
+		errName string
+	}{
+		{"credentials before SSID", CredentialsUUID, []byte("password1"), "org.bluez.Error.NotPermitted"},
+		{"SSID too long", SSIDUUID, bytes.Repeat([]byte{'x'}, 33), "org.bluez.Error.InvalidValueLength"},
+		{"SSID empty", SSIDUUID, nil, "org.bluez.Error.InvalidValueLength"},
+		{"SSID ok", SSIDUUID, []byte{0xff, 0x00, 'a'}, ""},
+		{"password too short", CredentialsUUID, []byte("short"), "org.bluez.Error.InvalidValueLength"},
+		{"password too long", CredentialsUUID, bytes.Repeat([]byte{'p'}, 65), "org.bluez.Error.InvalidValueLength"},
+		{"password not ASCII", CredentialsUUID, []byte("pässwort1"), "org.bluez.Error.InvalidValueLength"},
+	}
+	for _, tt := range tests {
+		err := f.write(dev, tt.uuid, tt.value, 517, 0)
+		if got := bluezfake.ErrorName(err); got != tt.errName {
+			t.Errorf("%s: error %q (%v), want %q", tt.name, got, err, tt.errName)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if j := f.wifi.Joins(); len(j) != 0 {
+		t.Errorf("invalid input started joins: %q", j)
+	}
+	if v := f.read(dev, ResultUUID); v[0] != byte(ResultInvalidInput) {
+		t.Errorf("Result = %q, want invalid input", v)
+	}
+	// Open network: empty credentials join without a secret.
+	if err := f.write(dev, CredentialsUUID, []byte{}, 517, 0); err != nil {
+		t.Fatalf("empty credentials: %v", err)
+	}
+	if j := f.waitJoins(1); !bytes.Equal(j[0].SSID, []byte{0xff, 0x00, 'a'}) || j[0].Secret != "" {
+		t.Errorf("join = %q", j)
+	}
+}
+
+// Two phones write their SSIDs and passwords interleaved: each join uses the
+// SSID its own phone wrote; a disconnect drops the phone's SSID.
+func TestProfilePerDeviceSlots(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.bz.Connect("00:00:00:00:00:0a")
+	b := f.bz.Connect("00:00:00:00:00:0b")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(f.write(a, SSIDUUID, []byte("net-a"), 517, 0))
+	must(f.write(b, SSIDUUID, []byte("net-b"), 517, 0))
+	must(f.write(b, CredentialsUUID, []byte("password-b"), 517, 0))
+	f.waitJoins(1)
+	must(f.write(a, CredentialsUUID, []byte("password-a"), 517, 0))
+	j := f.waitJoins(2)
+	if string(j[0].SSID) != "net-b" || j[0].Secret != "password-b" || string(j[1].SSID) != "net-a" || j[1].Secret != "password-a" {
+		t.Errorf("joins = %q", j)
+	}
+	must(f.write(a, SSIDUUID, []byte("net-a2"), 517, 0))
+	f.bz.Disconnect("00:00:00:00:00:0a")
+	a = f.bz.Connect("00:00:00:00:00:0a")
+	time.Sleep(100 * time.Millisecond)
+	if err := f.write(a, CredentialsUUID, []byte("password-a"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
+		t.Errorf("credentials after reconnect without SSID: %v, want NotPermitted", err)
+	}
+}
+
+// Long writes at MTU 23 arrive in 18-byte pieces with offsets; the join
+// starts once, with the whole password.
+func TestProfileLongWrites(t *testing.T) {
+	f := newFixture(t, nil)
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	ssid := []byte("a-rather-long-network-name-xx")
+	secret := "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" // 46 bytes
+	write := func(uuid string, v []byte) {
+		for off := 0; off < len(v); off += 18 {
+			end := min(off+18, len(v))
+			if err := f.write(dev, uuid, v[off:end], 23, uint16(off)); err != nil {
+				t.Fatalf("write %s at %d: %v", uuid, off, err)
+			}
+		}
+	}
+	write(SSIDUUID, ssid)
+	write(CredentialsUUID, []byte(secret))
+	j := f.waitJoins(1)
+	time.Sleep(200 * time.Millisecond)
+	if j = f.wifi.Joins(); len(j) != 1 || !bytes.Equal(j[0].SSID, ssid) || j[0].Secret != secret {
+		t.Errorf("joins = %q, want one with the whole SSID and password", j)
+	}
+	// A password of exactly 36 bytes ends on a full piece: the join waits
+	// for JoinDelay, then starts with all of it.
+	secret36 := secret[:36]
+	write(CredentialsUUID, []byte(secret36))
+	j = f.waitJoins(2)
+	if j[1].Secret != secret36 {
+		t.Errorf("second join secret has %d bytes, want 36", len(j[1].Secret))
+	}
+	f.noSecret(secret36)
+}
+
+// Available Networks: strongest first, each SSID once, hidden skipped, then
+// a pause and again; nothing once unsubscribed.
+func TestProfileNetworksCycle(t *testing.T) {
+	f := newFixture(t, nil)
+	f.wifi.SetAccessPoints([]wifi.AccessPoint{
+		{SSID: []byte("weak"), Strength: 20},
+		{SSID: []byte("strong"), Strength: 90},
+		{SSID: nil, Strength: 99},
+		{SSID: []byte("weak"), Strength: 10},
+	})
+	time.Sleep(100 * time.Millisecond)
+	f.subscribe(NetworksUUID)
+	p := f.path(NetworksUUID)
+	var got []string
+	var times []time.Time
+	timeout := time.After(5 * time.Second)
+	for len(got) < 4 {
+		select {
+		case n := <-f.notes:
+			if n.Path == p {
+				got = append(got, string(n.Value))
+				times = append(times, time.Now())
+			}
+		case <-timeout:
+			t.Fatalf("networks = %q after 5s", got)
+		}
+	}
+	if want := []string{"strong", "weak", "strong", "weak"}; !slices.Equal(got, want) {
+		t.Errorf("networks = %q, want %q", got, want)
+	}
+	if gap := times[2].Sub(times[1]); gap < 250*time.Millisecond {
+		t.Errorf("pause between cycles %v, want >= CyclePause (300ms)", gap)
+	}
+	if f.wifi.Scans() < 1 {
+		t.Errorf("no scan requested on subscribe")
+	}
+	if err := f.bz.StopNotify(f.ctx, f.app, p); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for len(f.notes) > 0 {
+		<-f.notes
+	}
+	select {
+	case n := <-f.notes:
+		if n.Path == p {
+			t.Errorf("notification %q after StopNotify", n.Value)
+		}
+	case <-time.After(700 * time.Millisecond):
+	}
+}
+
+func TestProfileAutoAdvertise(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AutoAdvertise = true })
+	if len(f.bz.Advertisements()) != 1 {
+		t.Fatalf("not advertising at start")
+	}
+	f.wifi.SetState(wifi.State{Kind: wifi.Connected, SSID: []byte("home")})
+	waitAdvs := func(n int) {
+		t.Helper()
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) && len(f.bz.Advertisements()) != n {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := len(f.bz.Advertisements()); got != n {
+			t.Fatalf("%d advertisements, want %d", got, n)
+		}
+	}
+	waitAdvs(0)
+	f.bz.Connect("00:11:22:33:44:55")
+	waitAdvs(1)
+	f.bz.Disconnect("00:11:22:33:44:55")
+	waitAdvs(0)
+	f.wifi.SetState(wifi.State{Kind: wifi.Disconnected})
+	waitAdvs(1)
+}
