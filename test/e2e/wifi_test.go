@@ -54,8 +54,7 @@ func (l *lockedBuffer) String() string {
 func newWiFi(t *testing.T, aps ...vmtest.AP) *wifiEnv {
 	t.Helper()
 	vmtest.DumpLogsOnFailure(t, "NetworkManager", "wpa_supplicant", "hostapd-wlan1", "hostapd-wlan2", "hostapd-wlan3")
-	vmtest.Sh(t, `nmcli -t -f UUID,TYPE con show | awk -F: '$2=="802-11-wireless"{print $1}' | xargs -r nmcli con delete >/dev/null
-		nmcli dev disconnect wlan0 >/dev/null 2>&1; true`)
+	vmtest.ResetWiFi(t)
 	for _, ap := range aps {
 		vmtest.StartAP(t, ap)
 	}
