@@ -5,8 +5,10 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,6 +135,26 @@ func TestClient(t *testing.T) {
 		t.Errorf("after the wrong password the daemon is %+v, want connected to ClientNet", s)
 	}
 
+	// Ctrl-C while the device joins: exit 1, "interrupted", link dropped.
+	cmd := exec.Command(vmtest.Bin(t, "bluenet"), "-b", c, "provision", vmtest.PeripheralAddress, "-s", "NoSuchNet", "--open")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(60*time.Second, func() bool { return strings.Contains(errb.String(), "waiting for the device to join") }) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("provision NoSuchNet never started waiting:\n%s", errb.String())
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("Ctrl-C: exit %d, want 1 and \"interrupted\"\n%s", code, errb.String())
+	}
+	if !waitFor(10*time.Second, func() bool { s, _ := d.status(); return len(s.Centrals) == 0 }) {
+		t.Errorf("Ctrl-C left the central connected")
+	}
+
 	// A device that is not there.
 	start = time.Now()
 	_, errOut, code = runBluenet(t, "", "-b", c, "provision", "00:AA:01:00:00:99", "-s", "ClientNet", "--open",
@@ -142,6 +164,19 @@ func TestClient(t *testing.T) {
 	}
 	t.Logf("missing device reported after %.2fs", time.Since(start).Seconds())
 }
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
