@@ -102,13 +102,17 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // Close stops listening to BlueZ. Sessions should be closed first.
 func (c *Client) Close() error { return c.c.Close() }
 
-// Device is a Bluenet device seen in a scan.
+// Device is a Bluenet device found by a scan.
 type Device struct {
-	Address   string `json:"address"`
-	Name      string `json:"name"`  // advertised name; may be empty
-	Alias     string `json:"alias"` // BlueZ's alias: the name, or the address with dashes
-	RSSI      int16  `json:"rssi"`  // dBm; 0 when unknown (a connected device may not advertise)
-	Connected bool   `json:"connected"`
+	Address string `json:"address"`
+	Name    string `json:"name"`  // advertised name; may be empty
+	Alias   string `json:"alias"` // BlueZ's alias: the name, or the address with dashes
+	RSSI    int16  `json:"rssi"`  // dBm; 0 when unknown
+	// Seen: the device advertised during this scan. BlueZ also remembers
+	// devices from earlier scans and connections; those are reported with
+	// Seen false until they advertise (they may be out of range).
+	Seen      bool `json:"seen"`
+	Connected bool `json:"connected"`
 }
 
 // Label is the name to show: the alias, else the name, else the address.
@@ -122,16 +126,13 @@ func (d Device) Label() string {
 	return d.Address
 }
 
-// Scan reports Bluenet devices (those advertising the Bluenet service)
-// seen now: fn is called for the first sighting of each and for every
-// update (such as a new RSSI) until ctx is done. Devices BlueZ remembers
-// from earlier but that are not in range are left out. Scan returns nil
-// when ctx's deadline ends it.
+// Scan reports Bluenet devices (those advertising the Bluenet service):
+// fn is called for each device BlueZ already knows (Seen false unless it is
+// connected), then for every sighting and update (such as a new RSSI) until
+// ctx is done. Scan returns nil when ctx's deadline ends it.
 func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
 	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}}, func(a central.Advertisement) bool {
-		if a.RSSI != 0 || a.Connected {
-			fn(device(a))
-		}
+		fn(device(a))
 		return true
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -143,8 +144,16 @@ func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
 	return nil
 }
 
+// rssiUnavailable is what a controller reports when it has no RSSI (HCI).
+const rssiUnavailable = 127
+
 func device(a central.Advertisement) Device {
-	return Device{Address: a.Address, Name: a.Name, Alias: a.Alias, RSSI: a.RSSI, Connected: a.Connected}
+	d := Device{Address: a.Address, Name: a.Name, Alias: a.Alias, RSSI: a.RSSI, Connected: a.Connected,
+		Seen: a.RSSI != 0 || a.Connected} // BlueZ drops RSSI when a discovery ends
+	if d.RSSI == rssiUnavailable {
+		d.RSSI = 0
+	}
+	return d
 }
 
 var addressRE = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
@@ -152,8 +161,10 @@ var addressRE = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
 // IsAddress reports whether s is a Bluetooth address ("00:AA:01:00:00:00").
 func IsAddress(s string) bool { return addressRE.MatchString(s) }
 
-// find scans for the device named by target (an address, or a name or
-// alias) that is in range now or connected.
+// find looks for the device named by target (an address, or a name or
+// alias). A device BlueZ remembers is taken at once, whether or not it
+// advertises now: connecting to it tells whether it is in range (and some
+// controllers report an advertiser only once per scan).
 func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScanTimeout)
 	defer cancel()
@@ -165,9 +176,6 @@ func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	}
 	var found Device
 	err := c.c.Scan(sctx, filter, func(a central.Advertisement) bool {
-		if a.RSSI == 0 && !a.Connected {
-			return true // remembered, not seen now
-		}
 		if !IsAddress(target) && a.Alias != target && a.Name != target {
 			return true
 		}
@@ -212,7 +220,7 @@ func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
 			return nil, ctx.Err()
 		}
 		if errors.Is(err, central.ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, central.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+			return nil, fmt.Errorf("%w: could not connect to %s (out of range?): %v", ErrUnreachable, dev.Address, err)
 		}
 		return nil, fmt.Errorf("client: %w", err)
 	}

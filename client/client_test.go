@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/protocol"
 )
 
@@ -220,5 +221,22 @@ func TestJoinErrorText(t *testing.T) {
 	}
 	if want := `client: joining "\xffx" failed: wrong password`; !strings.Contains(err.Error(), want) {
 		t.Errorf("Error() = %q, want it to contain %q", err.Error(), want)
+	}
+}
+
+func TestDeviceFromAdvertisement(t *testing.T) {
+	tests := []struct {
+		a    central.Advertisement
+		want Device
+	}{
+		{central.Advertisement{Address: "A", Alias: "x", RSSI: -60}, Device{Address: "A", Alias: "x", RSSI: -60, Seen: true}},
+		{central.Advertisement{Address: "A", RSSI: 127}, Device{Address: "A", Seen: true}},
+		{central.Advertisement{Address: "A"}, Device{Address: "A"}},
+		{central.Advertisement{Address: "A", Connected: true}, Device{Address: "A", Connected: true, Seen: true}},
+	}
+	for _, tt := range tests {
+		if got := device(tt.a); got != tt.want {
+			t.Errorf("device(%+v) = %+v, want %+v", tt.a, got, tt.want)
+		}
 	}
 }

@@ -216,9 +216,10 @@ func TestClientExitCodes(t *testing.T) {
 
 func TestPrintDevices(t *testing.T) {
 	devs := []client.Device{
-		{Address: "00:AA:01:00:00:02", Alias: "Far", RSSI: -80},
-		{Address: "00:AA:01:00:00:01", Alias: "Near", RSSI: -40},
-		{Address: "00:AA:01:00:00:03", Alias: "00-AA-01-00-00-03", RSSI: 0, Connected: true},
+		{Address: "00:AA:01:00:00:04", Alias: "Old"},
+		{Address: "00:AA:01:00:00:02", Alias: "Far", RSSI: -80, Seen: true},
+		{Address: "00:AA:01:00:00:01", Alias: "Near", RSSI: -40, Seen: true},
+		{Address: "00:AA:01:00:00:03", Alias: "00-AA-01-00-00-03", RSSI: 0, Connected: true, Seen: true},
 	}
 	var b bytes.Buffer
 	if err := printDevices(&b, devs, false); err != nil {
@@ -227,7 +228,8 @@ func TestPrintDevices(t *testing.T) {
 	want := "ADDRESS             RSSI  NAME\n" +
 		"00:AA:01:00:00:01    -40  Near\n" +
 		"00:AA:01:00:00:02    -80  Far\n" +
-		"00:AA:01:00:00:03      ?  00:AA:01:00:00:03 (connected)\n"
+		"00:AA:01:00:00:03      ?  00:AA:01:00:00:03 (connected)\n" +
+		"00:AA:01:00:00:04      -  Old (known, not seen in this scan)\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

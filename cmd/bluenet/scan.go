@@ -29,7 +29,10 @@ func newScanCmdWith(run func(*cobra.Command, scanOpts) error) *cobra.Command {
 		Use:   "scan [--timeout 10s] [--json]",
 		Short: "List the Bluenet devices in range (this machine as the phone)",
 		Long: `Scan for Bluetooth LE devices advertising the Bluenet service and list their
-address, name and signal strength (RSSI, dBm). Use -b to pick the adapter.`,
+address, name and signal strength (RSSI, dBm; ? when the controller gives
+none), strongest first. Devices this machine remembers from earlier that did
+not advertise during the scan are listed last, marked as not seen. Use -b to
+pick the adapter.`,
 		Example: `  bluenet scan
   bluenet -b hci1 scan --timeout 5s --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -58,8 +61,12 @@ func runScan(cmd *cobra.Command, g *globals, o scanOpts) error {
 	err = cl.Scan(ctx, func(d client.Device) {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, ok := seen[d.Address]; !ok && !o.json {
+		old, ok := seen[d.Address]
+		if d.Seen && !old.Seen && !o.json {
 			fmt.Fprintf(cmd.ErrOrStderr(), "found %s %s\n", d.Address, d.Label())
+		}
+		if ok && old.Seen && !d.Seen {
+			return // the device stopped advertising: keep what was seen
 		}
 		seen[d.Address] = d
 	})
@@ -83,8 +90,11 @@ func printDevices(w io.Writer, devs []client.Device, asJSON bool) error {
 	if devs == nil {
 		devs = []client.Device{}
 	}
-	rank := func(d client.Device) int { // unknown RSSI last
-		if d.RSSI == 0 {
+	rank := func(d client.Device) int { // unknown RSSI last, devices not seen after them
+		switch {
+		case !d.Seen:
+			return -2000
+		case d.RSSI == 0:
 			return -1000
 		}
 		return int(d.RSSI)
@@ -112,8 +122,12 @@ func printDevices(w io.Writer, devs []client.Device, asJSON bool) error {
 			rssi = fmt.Sprint(d.RSSI)
 		}
 		name := d.Label()
-		if d.Connected {
+		switch {
+		case d.Connected:
 			name += " (connected)"
+		case !d.Seen:
+			rssi = "-"
+			name += " (known, not seen in this scan)"
 		}
 		fmt.Fprintf(&b, "%-17s  %5s  %s\n", d.Address, rssi, name)
 	}
