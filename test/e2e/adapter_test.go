@@ -30,8 +30,8 @@ func TestAdapterBREDR(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	vmtest.Sh(t, `wait_for 20 "hci2 on D-Bus" sh -c '[ -n "$(bt_addr hci2)" ]' && bt_prop hci2 Powered boolean:true &&
-		wait_for 10 "hci2 powered" sh -c '[ "$(bt_get hci2 Powered)" = true ]'`)
+	vmtest.Sh(t, `_hci2() { [ -n "$(bt_addr hci2)" ]; }; _on() { [ "$(bt_get hci2 Powered)" = true ]; }
+		wait_for 20 "hci2 on D-Bus" _hci2 && bt_prop hci2 Powered boolean:true && wait_for 10 "hci2 powered" _on`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
