@@ -131,6 +131,20 @@ func ResetWiFi(t testing.TB) {
 		nmcli dev disconnect wlan0 >/dev/null 2>&1; true`)
 }
 
+// ForgetDevices removes every remote device the central's adapter (hci1)
+// remembers. BlueZ keeps a device's UUIDs from its resolved GATT services
+// and then ignores those in its advertisements, so a test whose peripheral
+// publishes other services than the previous test's must start with a
+// central that has forgotten it. Call it before the peripheral advertises:
+// the virtual controllers report an advertiser only when scanning or
+// advertising starts, not continuously.
+func ForgetDevices(t testing.TB) {
+	t.Helper()
+	Sh(t, `for d in $(busctl tree --list org.bluez | grep '^/org/bluez/`+CentralAdapter+`/dev_[0-9A-F_]*$'); do
+		dbus-send --system --print-reply --dest=org.bluez /org/bluez/`+CentralAdapter+` org.bluez.Adapter1.RemoveDevice objpath:$d >/dev/null
+	done; true`)
+}
+
 // DumpLogsOnFailure prints the last lines of the named guest logs
 // (bluetoothd, NetworkManager, wpa_supplicant, hostapd-wlan1, ...) when the
 // test has failed by the time it ends.

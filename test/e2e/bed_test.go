@@ -79,6 +79,7 @@ func TestBedBLE(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluetoothd", "example-gatt-server", "example-advertisement")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	vmtest.ForgetDevices(t)
 	for _, ex := range []string{"example-gatt-server", "example-advertisement"} {
 		logf, err := os.Create(filepath.Join(vmtest.LogDir(), ex+".log"))
 		if err != nil {

@@ -40,6 +40,7 @@ type daemonProc struct {
 func startDaemon(t *testing.T, extra ...string) *daemonProc {
 	t.Helper()
 	vmtest.ResetWiFi(t)
+	vmtest.ForgetDevices(t)
 	d := &daemonProc{log: filepath.Join(vmtest.LogDir(), "bluenet.log"),
 		statusFile: filepath.Join(t.TempDir(), "status.json"), done: make(chan struct{})}
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

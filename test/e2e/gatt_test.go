@@ -46,6 +46,7 @@ type peripheral struct {
 }
 
 func startPeripheral(t testing.TB, ctx context.Context) *peripheral {
+	vmtest.ForgetDevices(t)
 	p := &peripheral{
 		writes: make(chan gatt.Request, 64),
 		subs:   make(chan bool, 64),
