@@ -318,7 +318,7 @@ func printTable(w io.Writer, rep *Report, base *Report) {
 			old[m.Key] = m
 		}
 	}
-	fmt.Fprintf(w, "Bluenet benchmarks — commit %s, %s\n", rep.Commit, rep.Date.Format(time.RFC3339))
+	fmt.Fprintf(w, "Bluenet benchmarks — commit %s, %s, %.0f s\n", rep.Commit, rep.Date.Format(time.RFC3339), rep.Seconds)
 	for _, k := range []string{"host_cpu", "host_cores", "host_mem", "guest_cpu", "qemu", "bluez", "networkmanager"} {
 		if v := rep.Machine[k]; v != "" {
 			fmt.Fprintf(w, "  %-15s %s\n", k, v)

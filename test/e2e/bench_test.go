@@ -133,18 +133,18 @@ func startProc(b *testing.B, logName, bin string, args ...string) *benchProc {
 // waitLine returns when the first log line containing s arrived.
 func (p *benchProc) waitLine(b *testing.B, s string, d time.Duration) time.Time {
 	b.Helper()
-	return p.waitLineAfter(b, s, time.Time{}, d)
+	return p.waitLineAfter(b, time.Time{}, d, s)
 }
 
-// waitLineAfter returns when the first log line containing s that arrived
-// after t arrived.
-func (p *benchProc) waitLineAfter(b *testing.B, s string, t time.Time, d time.Duration) time.Time {
+// waitLineAfter returns when the first log line that arrived after t and
+// contains every string of ss arrived.
+func (p *benchProc) waitLineAfter(b *testing.B, t time.Time, d time.Duration, ss ...string) time.Time {
 	b.Helper()
 	timeout := time.After(d)
 	for {
 		p.mu.Lock()
 		for _, l := range p.lines {
-			if l.at.After(t) && strings.Contains(l.text, s) {
+			if l.at.After(t) && containsAll(l.text, ss) {
 				p.mu.Unlock()
 				return l.at
 			}
@@ -154,11 +154,20 @@ func (p *benchProc) waitLineAfter(b *testing.B, s string, t time.Time, d time.Du
 		select {
 		case <-ch:
 		case <-p.done:
-			b.Fatalf("%s exited before logging %q", filepath.Base(p.cmd.Path), s)
+			b.Fatalf("%s exited before logging %q", filepath.Base(p.cmd.Path), ss)
 		case <-timeout:
-			b.Fatalf("%s did not log %q within %v", filepath.Base(p.cmd.Path), s, d)
+			b.Fatalf("%s did not log %q within %v", filepath.Base(p.cmd.Path), ss, d)
 		}
 	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *benchProc) pid() int { return p.cmd.Process.Pid }
@@ -585,8 +594,8 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		// The daemon's -vv log splits Bluenet's part: the wifi backend has
 		// read the new state from NetworkManager (msg=state
 		// component=wifi), the profile has it and notifies (msg=wifi).
-		tB := d.waitLineAfter(b, `msg=state component=wifi state="connected`, t0, 10*time.Second)
-		tP := d.waitLineAfter(b, `msg=wifi state="connected`, t0, 10*time.Second)
+		tB := d.waitLineAfter(b, t0, 10*time.Second, "msg=state ", "component=wifi ", `state="connected`)
+		tP := d.waitLineAfter(b, t0, 10*time.Second, "msg=wifi ", `state="connected`)
 		total = append(total, ms(tN.Sub(t0)))
 		nmPart = append(nmPart, ms(tA.Sub(t0)))
 		own = append(own, ms(tN.Sub(tA)))
@@ -618,6 +627,7 @@ func BenchmarkBluenetIdle(b *testing.B) {
 	// Let the start-up settle (the wifi backend's first reads, the first
 	// status): the idle window starts 10 s after the daemon advertises.
 	time.Sleep(10 * time.Second)
+	nmSignals := countSignals(b, "org.freedesktop.NetworkManager")
 	s0 := readProc(b, pid)
 	const windows = 6
 	var cpu, wake, invol []float64
@@ -630,6 +640,7 @@ func BenchmarkBluenetIdle(b *testing.B) {
 		invol = append(invol, float64(s.involunt-prev.involunt))
 		prev = s
 	}
+	nmCount := nmSignals()
 	win := (*benchIdle / windows).Round(time.Second)
 	emit(b, benchResult{Key: "rss_idle_start", Name: "VmRSS right after start", Unit: "MiB", Samples: []float64{float64(rss0) / 1024}})
 	emit(b, benchResult{Key: "rss_idle_end", Name: fmt.Sprintf("VmRSS after %v idle", *benchIdle), Unit: "MiB",
@@ -637,8 +648,38 @@ func BenchmarkBluenetIdle(b *testing.B) {
 	emit(b, benchResult{Key: "idle_cpu", Name: fmt.Sprintf("CPU time per %v idle (utime+stime)", win), Unit: "ms", Samples: cpu,
 		Note: fmt.Sprintf("total %.0f ms over %v; 10 ms resolution", sum(cpu), *benchIdle)})
 	emit(b, benchResult{Key: "idle_wakeups", Name: fmt.Sprintf("wake-ups per %v idle (voluntary ctxt switches)", win), Unit: "count", Samples: wake,
-		Note: fmt.Sprintf("total %.0f over %v, all threads", sum(wake), *benchIdle)})
+		Note: fmt.Sprintf("total %.0f over %v, all threads; NetworkManager sent %d signals meanwhile", sum(wake), *benchIdle, nmCount)})
 	emit(b, benchResult{Key: "idle_preempted", Name: fmt.Sprintf("involuntary ctxt switches per %v idle", win), Unit: "count", Samples: invol})
+}
+
+// countSignals counts the signals sender emits on the system bus from now
+// until the returned function is called; it returns the count.
+func countSignals(b *testing.B, sender string) func() int {
+	b.Helper()
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.AddMatchSignal(dbus.WithMatchSender(sender)); err != nil {
+		b.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 1024)
+	conn.Signal(sigs)
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for range sigs {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}()
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = conn.Close()
+		return n
+	}
 }
 
 // nextValue waits for a value on ch that satisfies ok (next, for benchmarks).
