@@ -63,8 +63,15 @@ func advertisement(path dbus.ObjectPath, p map[string]dbus.Variant) Advertisemen
 
 // Scan discovers LE devices matching filter and calls fn for each report
 // (the first sighting and later property changes such as RSSI) until fn
-// returns false or ctx is done. Devices BlueZ already knows are reported at
-// the start. Scan returns ctx.Err() when ctx ends the scan, nil when fn does.
+// returns false or ctx is done. Scan returns ctx.Err() when ctx ends the
+// scan, nil when fn does.
+//
+// BlueZ keeps what it knew of a device from earlier scans and connections,
+// and once it has resolved a device's GATT services it no longer updates the
+// device's UUIDs from advertisements. So that a scan reports what is on the
+// air now, Scan first removes the devices BlueZ caches that are neither
+// connected, paired nor trusted (BlueZ creates them again from their next
+// advertisement); connected, paired and trusted devices are reported at once.
 func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertisement) bool) error {
 	type report struct {
 		path dbus.ObjectPath
@@ -103,6 +110,9 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 	})
 	defer func() { close(quit); stop() }()
 
+	if err := c.forgetStale(ctx); err != nil {
+		return err
+	}
 	f := map[string]dbus.Variant{"Transport": dbus.MakeVariant("le"), "DuplicateData": dbus.MakeVariant(true)}
 	if len(filter.UUIDs) > 0 {
 		var us []string
@@ -167,4 +177,28 @@ func (c *Central) Find(ctx context.Context, filter ScanFilter) (Advertisement, e
 		return found, err
 	}
 	return found, nil
+}
+
+// forgetStale removes cached devices of the adapter that are not connected,
+// paired or trusted (see Scan).
+func (c *Central) forgetStale(ctx context.Context) error {
+	objs, err := c.managedObjects(ctx)
+	if err != nil {
+		return err
+	}
+	for path, ifs := range objs {
+		p, ok := ifs[deviceIface]
+		if !ok || !strings.HasPrefix(string(path), string(c.adapter)+"/") {
+			continue
+		}
+		connected, _ := p["Connected"].Value().(bool)
+		paired, _ := p["Paired"].Value().(bool)
+		trusted, _ := p["Trusted"].Value().(bool)
+		if connected || paired || trusted {
+			continue
+		}
+		// Best effort: the device may be gone already.
+		_ = c.call(ctx, c.adapter, adapterIface+".RemoveDevice", path).Err
+	}
+	return nil
 }

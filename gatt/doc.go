@@ -38,8 +38,9 @@
 //   - answers only bluetoothd: calls from other peers get NotAuthorized;
 //   - on [Server.Close], unregisters both and removes its objects.
 //
-// [Adapter] controls the adapter (alias, power, discoverable, pairable,
-// BR/EDR).
+// [Adapter] controls the adapter (alias, power, discoverable, pairable, and
+// BR/EDR through the kernel's management socket, for which BlueZ has no
+// D-Bus API; that needs CAP_NET_ADMIN).
 //
 // # Concurrency
 //

@@ -119,9 +119,6 @@ var (
 	// ErrAlreadyExists reports that BlueZ already has this object registered
 	// (org.bluez.Error.AlreadyExists).
 	ErrAlreadyExists = errors.New("gatt: already registered")
-	// ErrNotPermittedBySystem is returned by [Adapter.SetBREDR] when the
-	// process lacks CAP_NET_ADMIN for the kernel management socket.
-	ErrNotPermittedBySystem = errors.New("gatt: operation not permitted (needs CAP_NET_ADMIN)")
 )
 
 // maxValueLen is BT_ATT_MAX_VALUE_LEN, the longest attribute value.

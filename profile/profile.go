@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -82,7 +83,7 @@ type ssidKey struct{}
 type daemon struct {
 	cfg Config
 	log *slog.Logger
-	srv *gatt.Server
+	srv atomic.Pointer[gatt.Server] // set once Open returns; callbacks may run before
 
 	networks, state, hostname, result *gatt.Char
 
@@ -157,11 +158,12 @@ func (d *daemon) run(ctx context.Context) error {
 		OnRegistered: func() { d.log.Info("GATT application registered"); d.poke() },
 		OnConnect:    d.onConnect,
 		OnDisconnect: d.onDisconnect,
+		OnAdapter:    d.onAdapter,
 	})
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	d.srv = srv
+	d.srv.Store(srv)
 	defer srv.Close()
 	d.networks = srv.Characteristic(gatt.MustParseUUID(NetworksUUID))
 	d.state = srv.Characteristic(gatt.MustParseUUID(StateUUID))
@@ -212,10 +214,31 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 }
 
-// setupAdapter does what the original did at start-up: alias, powered,
-// discoverable without timeout, BR/EDR off, and no stale centrals.
+// setupAdapter does what the original did at start-up: BR/EDR off, powered,
+// alias, discoverable without timeout, and no stale centrals.
 func (d *daemon) setupAdapter(ctx context.Context) error {
-	a := d.srv.Adapter()
+	if err := d.prepareAdapter(ctx); err != nil {
+		return err
+	}
+	if err := d.server().DisconnectAll(ctx); err != nil {
+		d.log.Warn("disconnect stale centrals", "err", err)
+	}
+	return nil
+}
+
+// prepareAdapter sets the adapter up; it runs at start and again when the
+// adapter comes back (bluetoothd restarted, or the controller was replugged),
+// which leaves it powered off.
+func (d *daemon) prepareAdapter(ctx context.Context) error {
+	a := d.server().Adapter()
+	if !d.cfg.KeepBREDR {
+		// First: the kernel takes it only while powered off, so SetBREDR
+		// power-cycles the controller.
+		if err := a.SetBREDR(ctx, false); err != nil {
+			// Not fatal: LE works; some old phones may try BR/EDR.
+			d.log.Warn("could not switch BR/EDR off", "adapter", a.Name(), "err", err)
+		}
+	}
 	if err := a.SetPowered(ctx, true); err != nil {
 		return fmt.Errorf("profile: power on %s: %w", a.Name(), err)
 	}
@@ -227,16 +250,21 @@ func (d *daemon) setupAdapter(ctx context.Context) error {
 	if err := a.SetDiscoverable(ctx, true, 0); err != nil {
 		return fmt.Errorf("profile: discoverable: %w", err)
 	}
-	if !d.cfg.KeepBREDR {
-		if err := setBREDR(ctx, a, false); err != nil {
-			// Not fatal: LE works; some old phones may try BR/EDR.
-			d.log.Warn("could not switch BR/EDR off (needs CAP_NET_ADMIN)", "adapter", a.Name(), "err", err)
-		}
-	}
-	if err := d.srv.DisconnectAll(ctx); err != nil {
-		d.log.Warn("disconnect stale centrals", "err", err)
-	}
 	return nil
+}
+
+// onAdapter sets our adapter up again when it reappears.
+func (d *daemon) onAdapter(ev gatt.AdapterEvent) {
+	if !ev.Added || d.server() == nil || ev.Path != d.server().Adapter().Path() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.prepareAdapter(ctx); err != nil {
+		d.log.Error("adapter came back but could not be set up", "adapter", ev.Path, "err", err)
+		return
+	}
+	d.log.Info("adapter set up again", "adapter", ev.Path)
 }
 
 func (d *daemon) shutdown() {
@@ -251,11 +279,13 @@ func (d *daemon) shutdown() {
 		t.Stop()
 	}
 	d.mu.Unlock()
-	if err := d.srv.StopAdvertising(ctx); err != nil {
+	if err := d.server().StopAdvertising(ctx); err != nil {
 		d.log.Debug("stop advertising", "err", err)
 	}
 	d.log.Info("stopped")
 }
+
+func (d *daemon) server() *gatt.Server { return d.srv.Load() }
 
 // poke asks the main loop to re-evaluate advertising and status.
 func (d *daemon) poke() {
@@ -316,7 +346,7 @@ func (d *daemon) wantAdvertising() bool {
 
 func (d *daemon) updateAdvertising(ctx context.Context) error {
 	want := d.wantAdvertising()
-	if want == d.srv.Advertising() {
+	if want == d.server().Advertising() {
 		d.setAdvertising(want)
 		return nil
 	}
@@ -330,12 +360,12 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 			LocalName:    advName(d.cfg.Alias),
 			Discoverable: true,
 		}
-		if err := d.srv.Advertise(ctx, adv); err != nil {
+		if err := d.server().Advertise(ctx, adv); err != nil {
 			return fmt.Errorf("profile: advertise: %w", err)
 		}
 		d.log.Info("advertising started")
 	} else {
-		if err := d.srv.StopAdvertising(ctx); err != nil {
+		if err := d.server().StopAdvertising(ctx); err != nil {
 			return fmt.Errorf("profile: stop advertising: %w", err)
 		}
 		d.log.Info("advertising stopped: Wi-Fi connected and no central connected")
@@ -405,6 +435,8 @@ func (d *daemon) publishStatus() {
 	}
 	d.mu.Unlock()
 	slices.Sort(st.Centrals)
-	st.Adapter = d.srv.Adapter().Name()
+	if srv := d.server(); srv != nil {
+		st.Adapter = srv.Adapter().Name()
+	}
 	d.cfg.OnStatus(st)
 }

@@ -30,7 +30,14 @@ func New(t testing.TB) *Bus {
 	if err != nil {
 		t.Skip("dbustest: dbus-daemon not installed (apt-get install dbus)")
 	}
-	dir := t.TempDir()
+	// Not t.TempDir(): the socket path must be short (108 bytes) and free
+	// of commas, which separate fields in a D-Bus address, and test names
+	// may hold both.
+	dir, err := os.MkdirTemp("", "dbustest")
+	if err != nil {
+		t.Fatalf("dbustest: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, []byte(config(dir)), 0o600); err != nil {
 		t.Fatalf("dbustest: %v", err)

@@ -16,3 +16,12 @@ func TestNewBusAnswersPing(t *testing.T) {
 		t.Fatalf("ping peer: %v", err)
 	}
 }
+
+func TestNewBusWithAwkwardTestName(t *testing.T) {
+	t.Run("a, b, and a rather long name that goes on and on and on and on and on and on and on and on", func(t *testing.T) {
+		bus := dbustest.New(t)
+		if err := bus.Conn(t).BusObject().Call("org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+			t.Fatalf("ping bus: %v", err)
+		}
+	})
+}

@@ -122,6 +122,15 @@ func StartAP(t testing.TB, ap AP) {
 	t.Cleanup(func() { _, _ = ShErr("AP_IF=" + ap.iface() + " ap_stop") })
 }
 
+// ResetWiFi deletes every Wi-Fi profile NetworkManager has and disconnects
+// wlan0, so that a test starts from a device that is not connected and
+// knows no network, whatever the tests before it did.
+func ResetWiFi(t testing.TB) {
+	t.Helper()
+	Sh(t, `nmcli -t -f UUID,TYPE con show | awk -F: '$2=="802-11-wireless"{print $1}' | xargs -r nmcli con delete >/dev/null
+		nmcli dev disconnect wlan0 >/dev/null 2>&1; true`)
+}
+
 // DumpLogsOnFailure prints the last lines of the named guest logs
 // (bluetoothd, NetworkManager, wpa_supplicant, hostapd-wlan1, ...) when the
 // test has failed by the time it ends.

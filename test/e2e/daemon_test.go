@@ -39,6 +39,7 @@ type daemonProc struct {
 // logging at -vv to bluenet.log, and waits until it advertises.
 func startDaemon(t *testing.T, extra ...string) *daemonProc {
 	t.Helper()
+	vmtest.ResetWiFi(t)
 	d := &daemonProc{log: filepath.Join(vmtest.LogDir(), "bluenet.log"),
 		statusFile: filepath.Join(t.TempDir(), "status.json"), done: make(chan struct{})}
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

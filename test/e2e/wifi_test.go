@@ -54,8 +54,7 @@ func (l *lockedBuffer) String() string {
 func newWiFi(t *testing.T, aps ...vmtest.AP) *wifiEnv {
 	t.Helper()
 	vmtest.DumpLogsOnFailure(t, "NetworkManager", "wpa_supplicant", "hostapd-wlan1", "hostapd-wlan2", "hostapd-wlan3")
-	vmtest.Sh(t, `nmcli -t -f UUID,TYPE con show | awk -F: '$2=="802-11-wireless"{print $1}' | xargs -r nmcli con delete >/dev/null
-		nmcli dev disconnect wlan0 >/dev/null 2>&1; true`)
+	vmtest.ResetWiFi(t)
 	for _, ap := range aps {
 		vmtest.StartAP(t, ap)
 	}
@@ -353,4 +352,38 @@ func TestWiFiInvalidInput(t *testing.T) {
 	if ps := e.profiles(); len(ps) != 0 {
 		t.Errorf("profiles created: %+v", ps)
 	}
+}
+
+// TestWiFiNetworkManagerRestart: NetworkManager exits and starts again; the
+// state stream goes Down and then resumes on the same network with its
+// address, and joins work again.
+func TestWiFiNetworkManagerRestart(t *testing.T) {
+	a := vmtest.AP{Iface: "wlan1", SSID: "RestartA", PSK: "restart-a-pass"}
+	b := vmtest.AP{Iface: "wlan2", SSID: "RestartB", PSK: "restart-b-pass"}
+	e := newWiFi(t, a, b)
+	e.waitSeen(a.SSID)
+	e.mustJoin(a, "wpa-psk", false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	states := e.c.WatchState(ctx)
+	vmtest.Sh(t, `pid=$(pidof NetworkManager); kill $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done`)
+	start := time.Now()
+	var seen []string
+	waitFor := func(desc string, pred func(wifi.State) bool) {
+		t.Helper()
+		for s := range states {
+			seen = append(seen, s.String())
+			if pred(s) {
+				return
+			}
+		}
+		t.Fatalf("no state %s; seen %v", desc, seen)
+	}
+	waitFor("down", func(s wifi.State) bool { return s.Kind == wifi.Down })
+	vmtest.Sh(t, `NetworkManager --config=/run/nm.conf --debug >>$L/NetworkManager.log 2>&1 </dev/null &`)
+	waitFor("connected to A again", connectedOn(a))
+	t.Logf("states %v", seen)
+	t.Logf("MEASURE NetworkManager restart -> Connected again: %.2fs", time.Since(start).Seconds())
+	e.waitSeen(b.SSID)
+	e.mustJoin(b, "wpa-psk", false)
 }

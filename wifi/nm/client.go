@@ -41,7 +41,7 @@ type Client struct {
 	aps       map[dbus.ObjectPath]apInfo
 	stateSubs map[chan wifi.State]struct{}
 	apSubs    map[chan []wifi.AccessPoint]struct{}
-	listener  chan *dbus.Signal // the running Join's signal feed, or nil
+	listener  *listener // the running Join's signal feed, or nil
 	lastScan  time.Time
 	closed    bool
 }
@@ -325,7 +325,31 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 	}
 }
 
-// forward hands sig to the running Join, if any.
+// listener feeds NetworkManager's signals to a running Join.
+type listener struct {
+	ch   chan *dbus.Signal
+	stop chan struct{} // closed when the Join stops reading
+}
+
+// listen registers a listener; call the returned function to remove it.
+func (c *Client) listen() (<-chan *dbus.Signal, func()) {
+	l := &listener{ch: make(chan *dbus.Signal, 256), stop: make(chan struct{})}
+	c.mu.Lock()
+	c.listener = l
+	c.mu.Unlock()
+	return l.ch, func() {
+		c.mu.Lock()
+		if c.listener == l {
+			c.listener = nil
+		}
+		c.mu.Unlock()
+		close(l.stop)
+	}
+}
+
+// forward hands sig to the running Join, if any. It blocks while the Join's
+// buffer is full, so that no signal is lost, but never after it stopped
+// reading.
 func (c *Client) forward(sig *dbus.Signal) {
 	c.mu.Lock()
 	l := c.listener
@@ -334,7 +358,8 @@ func (c *Client) forward(sig *dbus.Signal) {
 		return
 	}
 	select {
-	case l <- sig:
+	case l.ch <- sig:
+	case <-l.stop:
 	case <-c.done:
 	}
 }

@@ -88,14 +88,12 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	c.deleteProfiles(ctx, log, pending, "")
 
 	// Feed signals to this goroutine from before the activation starts.
-	listener := make(chan *dbus.Signal, 256)
-	c.mu.Lock()
-	c.listener = listener
-	c.mu.Unlock()
+	signals, unlisten := c.listen()
+	listening := true
 	defer func() {
-		c.mu.Lock()
-		c.listener = nil
-		c.mu.Unlock()
+		if listening {
+			unlisten()
+		}
 	}()
 
 	settings := buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret)
@@ -111,7 +109,9 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	log = log.With("profile", connPath, "active", acPath)
 	log.Debug("join: activating")
 
-	reason, detail, werr := c.waitActivated(ctx, listener, dev, acPath, secret != "")
+	reason, detail, werr := c.waitActivated(ctx, signals, dev, acPath, secret != "")
+	unlisten()
+	listening = false
 	if reason == wifi.ReasonNone {
 		log.Info("join: activated", "elapsed", time.Since(start).Round(time.Millisecond))
 		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret))
@@ -174,8 +174,8 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 	}
 
 	// The activation may already be over when AddAndActivateConnection2
-	// returns; its signals are then in listener. Check the state once too, in
-	// case the active connection is already gone.
+	// returns: the listener was registered before the call, so its signals
+	// are waiting in the buffer.
 	for {
 		select {
 		case <-ctx.Done():
