@@ -530,11 +530,9 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	for _, ap := range aps {
 		vmtest.StartAP(b, ap)
 	}
-	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90; nmcli dev disconnect wlan0 >/dev/null 2>&1; true")
-	b.Cleanup(func() {
-		_, _ = vmtest.ShErr(`nmcli dev disconnect wlan0 >/dev/null 2>&1; nmcli -t -f UUID,TYPE con show |
-			awk -F: '$2=="802-11-wireless"{print $1}' | xargs -r nmcli con delete >/dev/null; true`)
-	})
+	vmtest.ResetWiFi(b)
+	b.Cleanup(func() { vmtest.ResetWiFi(b) })
+	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	activated := nmActivated(b, "wlan0")
