@@ -1,0 +1,714 @@
+//go:build vm
+
+package e2e
+
+// Benchmarks of the bluenet daemon against the real bluetoothd,
+// NetworkManager and hostapd of the VM. They do their own repeated trials
+// (-bluenet.trials) and print every sample on a line
+//
+//	BENCH {"key":...,"name":...,"unit":...,"samples":[...],"baseline":...}
+//
+// that test/bench (the report: table, JSON, comparison with an earlier run)
+// collects. Run them with ./scripts/bench, or by hand:
+//
+//	go test -tags vm -count=1 -run '^$' -bench . -benchtime 1x ./test/e2e
+//
+// Each benchmark runs its trials once, whatever b.N is: they take seconds,
+// not nanoseconds, and their spread is what the report shows.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/internal/vmtest"
+	"github.com/bluenet-project/bluenet/profile"
+)
+
+var (
+	benchTrials = flag.Int("bluenet.trials", 5, "trials per measurement in the Bluenet benchmarks")
+	benchReads  = flag.Int("bluenet.reads", 200, "GATT reads per characteristic in BenchmarkBluenetRead")
+	benchIdle   = flag.Duration("bluenet.idle", time.Minute, "idle window of BenchmarkBluenetIdle")
+)
+
+// benchResult is one measurement as printed on a BENCH line.
+type benchResult struct {
+	Key      string    `json:"key"`
+	Name     string    `json:"name"`
+	Unit     string    `json:"unit"`
+	Samples  []float64 `json:"samples"`
+	Baseline string    `json:"baseline,omitempty"` // key of the result to compare with
+	Note     string    `json:"note,omitempty"`
+}
+
+// emit prints r for the report and its median as a Go benchmark metric.
+func emit(b *testing.B, r benchResult) {
+	b.Helper()
+	if len(r.Samples) == 0 {
+		b.Errorf("%s: no samples", r.Key)
+		return
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("BENCH %s\n", line)
+	s := slices.Clone(r.Samples)
+	slices.Sort(s)
+	b.ReportMetric(s[len(s)/2], strings.ReplaceAll(r.Key, "_", "-")+"-"+r.Unit)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchProc is a daemon (bluenet or examples/battery) whose log lines are
+// time-stamped as they arrive.
+type benchProc struct {
+	cmd   *exec.Cmd
+	start time.Time
+	done  chan struct{}
+
+	mu      sync.Mutex
+	lines   []logLine
+	changed chan struct{} // closed and replaced on every new line
+}
+
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+// startProc runs bin with args, copying its output to LogDir()/logName.log.
+func startProc(b *testing.B, logName, bin string, args ...string) *benchProc {
+	b.Helper()
+	logf, err := os.OpenFile(filepath.Join(vmtest.LogDir(), logName+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &benchProc{cmd: exec.Command(bin, args...), done: make(chan struct{}), changed: make(chan struct{})}
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			at := time.Now()
+			_, _ = fmt.Fprintln(logf, sc.Text())
+			p.mu.Lock()
+			p.lines = append(p.lines, logLine{at, sc.Text()})
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		_ = p.cmd.Wait()
+		pw.Close()
+		logf.Close()
+		close(p.done)
+	}()
+	b.Cleanup(func() { p.stop(b) })
+	return p
+}
+
+// waitLine returns when the first log line containing s arrived.
+func (p *benchProc) waitLine(b *testing.B, s string, d time.Duration) time.Time {
+	b.Helper()
+	return p.waitLineAfter(b, time.Time{}, d, s)
+}
+
+// waitLineAfter returns when the first log line that arrived after t and
+// contains every string of ss arrived.
+func (p *benchProc) waitLineAfter(b *testing.B, t time.Time, d time.Duration, ss ...string) time.Time {
+	b.Helper()
+	timeout := time.After(d)
+	for {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if l.at.After(t) && containsAll(l.text, ss) {
+				p.mu.Unlock()
+				return l.at
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-p.done:
+			b.Fatalf("%s exited before logging %q", filepath.Base(p.cmd.Path), ss)
+		case <-timeout:
+			b.Fatalf("%s did not log %q within %v", filepath.Base(p.cmd.Path), ss, d)
+		}
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *benchProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *benchProc) stop(b *testing.B) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		b.Errorf("%s did not stop within 10s of SIGINT", filepath.Base(p.cmd.Path))
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// startBluenet runs the daemon on hci0 at -vv and waits until it advertises.
+func startBluenet(b *testing.B) *benchProc {
+	b.Helper()
+	p := startProc(b, "bluenet", vmtest.Bin(b, "bluenet"), "-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start",
+		"-vv", "-h", "bench-%IP", "-a", "Bluenet Bench", "--rpc", "off",
+		"--status-file", filepath.Join(b.TempDir(), "status.json"))
+	p.waitLine(b, `msg="advertising started"`, 60*time.Second)
+	return p
+}
+
+// procStats is what /proc says about a process, summed over its threads.
+type procStats struct {
+	rssKiB    int
+	cpuTicks  int // utime + stime, in clock ticks (USER_HZ, 100 on Linux)
+	voluntary int // voluntary context switches: the thread slept and woke up
+	involunt  int
+	threads   int
+}
+
+func readProc(b *testing.B, pid int) procStats {
+	b.Helper()
+	var s procStats
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.rssKiB = statusField(status, "VmRSS")
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	ut, _ := strconv.Atoi(f[14-3])
+	st, _ := strconv.Atoi(f[15-3])
+	s.cpuTicks = ut + st
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, t := range tasks {
+		ts, err := os.ReadFile(t)
+		if err != nil {
+			continue // thread gone
+		}
+		s.voluntary += statusField(ts, "voluntary_ctxt_switches")
+		s.involunt += statusField(ts, "nonvoluntary_ctxt_switches")
+		s.threads++
+	}
+	return s
+}
+
+// statusField returns the first number of "name:" in a /proc status file.
+func statusField(status []byte, name string) int {
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return -1
+}
+
+// benchCentral is the phone: a central on hci1.
+func benchCentral(b *testing.B, ctx context.Context) *central.Central {
+	b.Helper()
+	c, err := central.New(ctx, central.Config{Conn: vmtest.SystemBus(b), Adapter: vmtest.CentralAdapter})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// forgetPeripheral removes hci0's device object from the central's adapter,
+// so that the next scan has to see a fresh advertisement.
+func forgetPeripheral(conn *dbus.Conn, c *central.Central) {
+	dev := dbus.ObjectPath(string(c.Adapter()) + "/dev_" + strings.ReplaceAll(vmtest.PeripheralAddress, ":", "_"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = conn.Object("org.bluez", c.Adapter()).CallWithContext(ctx, "org.bluez.Adapter1.RemoveDevice", 0, dev).Err
+}
+
+// discovering reports whether the central's adapter is scanning.
+func discovering(conn *dbus.Conn, c *central.Central) bool {
+	v, err := conn.Object("org.bluez", c.Adapter()).GetProperty("org.bluez.Adapter1.Discovering")
+	on, _ := v.Value().(bool)
+	return err == nil && on
+}
+
+// BenchmarkBluenetStart: daemon start → GATT application registered →
+// advertisement registered → service UUID seen by a scanning central, and
+// resident memory at that point. Baseline: examples/battery, a minimal gatt
+// server (one service, advertised), started the same way, interleaved.
+func BenchmarkBluenetStart(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "battery", "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	conn := vmtest.SystemBus(b)
+	c := benchCentral(b, ctx)
+	type kind struct {
+		key, log, regLine, advLine, uuid string
+		args                             []string
+	}
+	kinds := []kind{
+		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, profile.ServiceUUID,
+			[]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-vv", "-h", "bench", "-a", "Bluenet Bench",
+				"--rpc", "off", "--status-file", filepath.Join(b.TempDir(), "status.json")}},
+		{"battery", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
+			[]string{"-adapter", vmtest.PeripheralAdapter, "-name", "battery"}},
+	}
+	res := map[string][]float64{}
+	add := func(k string, v float64) { res[k] = append(res[k], v) }
+	for i := 0; i < *benchTrials; i++ {
+		for _, k := range kinds {
+			forgetPeripheral(conn, c)
+			found := make(chan time.Time, 1)
+			fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
+			go func() {
+				if _, err := c.Find(fctx, central.ScanFilter{UUIDs: []string{k.uuid}}); err == nil {
+					found <- time.Now()
+				}
+				close(found)
+			}()
+			if !waitFor(10*time.Second, func() bool { return discovering(conn, c) }) {
+				b.Fatalf("hci1 not discovering")
+			}
+			p := startProc(b, k.log, vmtest.Bin(b, k.key), k.args...)
+			if k.key == "bluenet" {
+				// The wifi backend's first state: NetworkManager read (device,
+				// access points) before the GATT application is registered.
+				add("bluenet_wifi_ready", ms(p.waitLineAfter(b, time.Time{}, 60*time.Second, "msg=state ", "component=wifi ").Sub(p.start)))
+			}
+			reg := p.waitLine(b, k.regLine, 60*time.Second)
+			adv := p.waitLine(b, k.advLine, 60*time.Second)
+			rss := readProc(b, p.pid()).rssKiB
+			seen, ok := <-found
+			fcancel()
+			if !ok {
+				b.Fatalf("%s: the central did not see service %s within 60s", k.key, k.uuid)
+			}
+			add(k.key+"_registered", ms(reg.Sub(p.start)))
+			add(k.key+"_advertising", ms(adv.Sub(p.start)))
+			add(k.key+"_visible", ms(seen.Sub(p.start)))
+			add(k.key+"_rss_start", float64(rss)/1024)
+			p.stop(b)
+		}
+	}
+	emit(b, benchResult{Key: "start_wifi_ready", Name: "start → wifi backend has NM's state", Unit: "ms",
+		Samples: res["bluenet_wifi_ready"]})
+	emit(b, benchResult{Key: "start_registered", Name: "start → GATT app registered", Unit: "ms",
+		Samples: res["bluenet_registered"], Baseline: "battery_start_registered"})
+	emit(b, benchResult{Key: "start_advertising", Name: "start → advertising (log line)", Unit: "ms",
+		Samples: res["bluenet_advertising"], Baseline: "battery_start_advertising"})
+	emit(b, benchResult{Key: "start_visible", Name: "start → service seen by central", Unit: "ms",
+		Samples: res["bluenet_visible"], Baseline: "battery_start_visible"})
+	emit(b, benchResult{Key: "rss_start", Name: "VmRSS when advertising", Unit: "MiB",
+		Samples: res["bluenet_rss_start"], Baseline: "battery_rss_start"})
+	emit(b, benchResult{Key: "battery_start_registered", Name: "baseline battery: start → app+adv registered", Unit: "ms",
+		Samples: res["battery_registered"]})
+	emit(b, benchResult{Key: "battery_start_advertising", Name: "baseline battery: start → advertising", Unit: "ms",
+		Samples: res["battery_advertising"]})
+	emit(b, benchResult{Key: "battery_start_visible", Name: "baseline battery: start → seen by central", Unit: "ms",
+		Samples: res["battery_visible"]})
+	emit(b, benchResult{Key: "battery_rss_start", Name: "baseline battery: VmRSS when registered", Unit: "MiB",
+		Samples: res["battery_rss_start"]})
+}
+
+// BenchmarkBluenetNetworks: 20 open networks on one hwsim radio
+// (multi-BSS), listed by NetworkManager; then per trial a central connects
+// (discovery of services included), subscribes to Available Networks and
+// waits for the first SSID and for all 20.
+func BenchmarkBluenetNetworks(b *testing.B) {
+	const prefix, count = "BenchNet", 20
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1")
+	vmtest.Sh(b, fmt.Sprintf("AP_IF=wlan1 ap_multi_start %s %d && nm_wait_ssids %s %d 120", prefix, count, prefix, count))
+	b.Cleanup(func() { _, _ = vmtest.ShErr("AP_IF=wlan1 ap_stop") })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	startBluenet(b)
+	c := benchCentral(b, ctx)
+	var toConnected, toFirst, subToFirst, toAll, cycle, gaps []float64
+	listed := 0
+	for i := 0; i < *benchTrials; i++ {
+		t0 := time.Now()
+		p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tConn := time.Now()
+		ch, err := p.Characteristic(profile.NetworksUUID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tSub := time.Now()
+		vals, stop, err := ch.Subscribe(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen := map[string]bool{}
+		var first, last time.Time
+		n := 0
+		timeout := time.After(60 * time.Second)
+		for len(seen) < count {
+			select {
+			case v := <-vals:
+				now := time.Now()
+				if n == 0 {
+					first = now
+				} else {
+					gaps = append(gaps, ms(now.Sub(last)))
+				}
+				last = now
+				n++
+				if strings.HasPrefix(string(v), prefix) {
+					seen[string(v)] = true
+				}
+			case <-timeout:
+				b.Fatalf("trial %d: %d of %d SSIDs after 60s (%d notifications)", i, len(seen), count, n)
+			}
+		}
+		listed = n
+		toConnected = append(toConnected, ms(tConn.Sub(t0)))
+		toFirst = append(toFirst, ms(first.Sub(t0)))
+		subToFirst = append(subToFirst, ms(first.Sub(tSub)))
+		toAll = append(toAll, ms(last.Sub(t0)))
+		cycle = append(cycle, ms(last.Sub(first)))
+		stop()
+		if err := p.Disconnect(ctx); err != nil {
+			b.Fatal(err)
+		}
+		_ = p.Close(ctx)
+		// Let the daemon see the central go (and stop its cycle).
+		time.Sleep(time.Second)
+	}
+	note := fmt.Sprintf("%d notifications to see all %d", listed, count)
+	emit(b, benchResult{Key: "connect", Name: "central connect + services resolved", Unit: "ms", Samples: toConnected})
+	emit(b, benchResult{Key: "connect_first_ssid", Name: "connect → first Available Networks notification", Unit: "ms", Samples: toFirst})
+	emit(b, benchResult{Key: "subscribe_first_ssid", Name: "subscribe → first SSID", Unit: "ms", Samples: subToFirst})
+	emit(b, benchResult{Key: "connect_all_ssids", Name: "connect → all 20 SSIDs received", Unit: "ms", Samples: toAll, Note: note})
+	emit(b, benchResult{Key: "cycle_20", Name: "first → 20th SSID (one cycle)", Unit: "ms", Samples: cycle, Note: note})
+	emit(b, benchResult{Key: "ssid_gap", Name: "gap between two SSID notifications", Unit: "ms", Samples: gaps,
+		Note: fmt.Sprintf("daemon's NotifyGap is %v", profile.DefaultNotifyGap)})
+}
+
+// BenchmarkBluenetRead: GATT read round trips from the central, interleaved
+// over one connection: the daemon's Connection State (answered by the
+// daemon's OnRead callback over D-Bus), its Version (a static value the gatt
+// library answers over D-Bus) and the Client Characteristic Configuration
+// descriptor of Connection State (answered by bluetoothd itself, no D-Bus:
+// the floor of this bed).
+func BenchmarkBluenetRead(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	startBluenet(b)
+	c := benchCentral(b, ctx)
+	p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(ctx)
+	state, err := p.Characteristic(profile.StateUUID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	version, err := p.Characteristic(profile.VersionUUID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ccc, err := state.Descriptor("2902")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reads := []struct {
+		key, name string
+		read      func(context.Context) ([]byte, error)
+		lat       []float64
+	}{
+		{key: "read_state", name: "read Connection State (daemon callback)", read: state.Read},
+		{key: "read_version", name: "read Version (static value, gatt library)", read: version.Read},
+		{key: "read_ccc", name: "baseline: read CCC descriptor (bluetoothd only)", read: ccc.Read},
+	}
+	for i := 0; i < *benchReads; i++ {
+		for j := range reads {
+			t0 := time.Now()
+			if _, err := reads[j].read(ctx); err != nil {
+				b.Fatalf("%s: %v", reads[j].key, err)
+			}
+			reads[j].lat = append(reads[j].lat, ms(time.Since(t0)))
+		}
+	}
+	for _, r := range reads {
+		base := "read_ccc"
+		if r.key == base {
+			base = ""
+		}
+		emit(b, benchResult{Key: r.key, Name: r.name, Unit: "ms", Samples: r.lat, Baseline: base})
+	}
+}
+
+// nmActivated watches NetworkManager's Device.StateChanged signals of the
+// interface and sends the time each ACTIVATED (100) arrived.
+func nmActivated(b *testing.B, iface string) <-chan time.Time {
+	b.Helper()
+	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	var dev dbus.ObjectPath
+	if err := conn.Object("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager").
+		Call("org.freedesktop.NetworkManager.GetDeviceByIpIface", 0, iface).Store(&dev); err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.AddMatchSignal(dbus.WithMatchObjectPath(dev),
+		dbus.WithMatchInterface("org.freedesktop.NetworkManager.Device"), dbus.WithMatchMember("StateChanged")); err != nil {
+		b.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 64)
+	conn.Signal(sigs)
+	out := make(chan time.Time, 16)
+	go func() {
+		for s := range sigs {
+			if s.Path == dev && s.Name == "org.freedesktop.NetworkManager.Device.StateChanged" && len(s.Body) == 3 {
+				if st, _ := s.Body[0].(uint32); st == 100 {
+					select {
+					case out <- time.Now():
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// BenchmarkBluenetJoin: per trial, from a disconnected wlan0, the central
+// writes SSID and Credentials (WPA2) and waits for the Connected
+// notification; NetworkManager's device ACTIVATED signal, watched on the
+// system bus, splits that into NetworkManager's part and Bluenet's own
+// (ACTIVATED → notification at the central). Trials alternate between two
+// access points.
+func BenchmarkBluenetJoin(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
+	aps := []vmtest.AP{
+		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
+		{Iface: "wlan3", SSID: "BenchJoinB", PSK: "bench-pass-b2"},
+	}
+	for _, ap := range aps {
+		vmtest.StartAP(b, ap)
+	}
+	vmtest.ResetWiFi(b)
+	b.Cleanup(func() { vmtest.ResetWiFi(b) })
+	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	activated := nmActivated(b, "wlan0")
+	d := startBluenet(b)
+	c := benchCentral(b, ctx)
+	p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(ctx)
+	chars := map[string]*central.Characteristic{}
+	for _, u := range []string{profile.StateUUID, profile.SSIDUUID, profile.CredentialsUUID, profile.ResultUUID} {
+		if chars[u], err = p.Characteristic(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+	states, stopStates, err := chars[profile.StateUUID].Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopStates()
+	results, stopResults, err := chars[profile.ResultUUID].Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopResults()
+	var total, nmPart, own, backend, profilePart, notify []float64
+	for i := 0; i < *benchTrials; i++ {
+		ap := aps[i%len(aps)]
+		if i > 0 {
+			vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
+			nextValue(b, states, 30*time.Second, "Disconnected", func(v []byte) bool { return len(v) > 0 && v[0] == 1 })
+		}
+		for len(activated) > 0 {
+			<-activated
+		}
+		for len(results) > 0 {
+			<-results
+		}
+		t0 := time.Now()
+		if err := chars[profile.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
+			b.Fatal(err)
+		}
+		if err := chars[profile.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
+			b.Fatal(err)
+		}
+		want := append([]byte{3}, ap.SSID...)
+		nextValue(b, states, 90*time.Second, "Connected "+ap.SSID, func(v []byte) bool { return bytes.Equal(v, want) })
+		tN := time.Now()
+		var tA time.Time
+		select {
+		case tA = <-activated:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("trial %d: no ACTIVATED signal from NetworkManager", i)
+		}
+		nextValue(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(profile.ResultOK) })
+		// The daemon's -vv log splits Bluenet's part: the wifi backend has
+		// read the new state from NetworkManager (msg=state
+		// component=wifi), the profile has it and notifies (msg=wifi).
+		tB := d.waitLineAfter(b, t0, 10*time.Second, "msg=state ", "component=wifi ", `state="connected`)
+		tP := d.waitLineAfter(b, t0, 10*time.Second, "msg=wifi ", `state="connected`)
+		total = append(total, ms(tN.Sub(t0)))
+		nmPart = append(nmPart, ms(tA.Sub(t0)))
+		own = append(own, ms(tN.Sub(tA)))
+		backend = append(backend, ms(tB.Sub(tA)))
+		profilePart = append(profilePart, ms(tP.Sub(tB)))
+		notify = append(notify, ms(tN.Sub(tP)))
+	}
+	emit(b, benchResult{Key: "join_connected", Name: "credentials write → Connected notification", Unit: "ms", Samples: total})
+	emit(b, benchResult{Key: "join_nm_activated", Name: "credentials write → NM device ACTIVATED", Unit: "ms", Samples: nmPart})
+	emit(b, benchResult{Key: "join_own", Name: "NM ACTIVATED → Connected at central (Bluenet's part)", Unit: "ms", Samples: own})
+	emit(b, benchResult{Key: "join_own_backend", Name: "  of which: ACTIVATED → wifi backend has the state", Unit: "ms", Samples: backend,
+		Note: "daemon log line arrival; the backend re-reads device, connection, settings and address"})
+	emit(b, benchResult{Key: "join_own_profile", Name: "  of which: backend → profile notifies", Unit: "ms", Samples: profilePart})
+	emit(b, benchResult{Key: "join_own_notify", Name: "  of which: notify → value at the central", Unit: "ms", Samples: notify})
+}
+
+// BenchmarkBluenetIdle: a freshly started daemon, advertising, no central,
+// Wi-Fi disconnected with 20 networks in range; from 10 s after it
+// advertises, over the idle window, in six slices: CPU time (utime+stime)
+// and wake-ups (voluntary context switches summed over its threads); VmRSS
+// at the start and the end.
+func BenchmarkBluenetIdle(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager")
+	vmtest.Sh(b, "AP_IF=wlan1 ap_multi_start BenchNet 20 && nm_wait_ssids BenchNet 20 120")
+	b.Cleanup(func() { _, _ = vmtest.ShErr("AP_IF=wlan1 ap_stop") })
+	p := startBluenet(b)
+	pid := p.pid()
+	rss0 := readProc(b, pid).rssKiB
+	// Let the start-up settle (the wifi backend's first reads, the first
+	// status): the idle window starts 10 s after the daemon advertises.
+	time.Sleep(10 * time.Second)
+	nmSignals := countSignals(b, "org.freedesktop.NetworkManager")
+	s0 := readProc(b, pid)
+	const windows = 6
+	var cpu, wake, invol []float64
+	prev := s0
+	for i := 0; i < windows; i++ {
+		time.Sleep(*benchIdle / windows)
+		s := readProc(b, pid)
+		cpu = append(cpu, float64(s.cpuTicks-prev.cpuTicks)*10) // USER_HZ = 100: 10 ms per tick
+		wake = append(wake, float64(s.voluntary-prev.voluntary))
+		invol = append(invol, float64(s.involunt-prev.involunt))
+		prev = s
+	}
+	nmCount := nmSignals()
+	win := (*benchIdle / windows).Round(time.Second)
+	emit(b, benchResult{Key: "rss_idle_start", Name: "VmRSS right after start", Unit: "MiB", Samples: []float64{float64(rss0) / 1024}})
+	emit(b, benchResult{Key: "rss_idle_end", Name: fmt.Sprintf("VmRSS after %v idle", *benchIdle), Unit: "MiB",
+		Samples: []float64{float64(prev.rssKiB) / 1024}, Note: fmt.Sprintf("%d threads", prev.threads)})
+	emit(b, benchResult{Key: "idle_cpu", Name: fmt.Sprintf("CPU time per %v idle (utime+stime)", win), Unit: "ms", Samples: cpu,
+		Note: fmt.Sprintf("total %.0f ms over %v; 10 ms resolution", sum(cpu), *benchIdle)})
+	emit(b, benchResult{Key: "idle_wakeups", Name: fmt.Sprintf("wake-ups per %v idle (voluntary ctxt switches)", win), Unit: "count", Samples: wake,
+		Note: fmt.Sprintf("total %.0f over %v, all threads; NetworkManager sent %d signals meanwhile", sum(wake), *benchIdle, nmCount)})
+	emit(b, benchResult{Key: "idle_preempted", Name: fmt.Sprintf("involuntary ctxt switches per %v idle", win), Unit: "count", Samples: invol})
+}
+
+// countSignals counts the signals sender emits on the system bus from now
+// until the returned function is called; it returns the count.
+func countSignals(b *testing.B, sender string) func() int {
+	b.Helper()
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.AddMatchSignal(dbus.WithMatchSender(sender)); err != nil {
+		b.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 1024)
+	conn.Signal(sigs)
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for range sigs {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}()
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = conn.Close()
+		return n
+	}
+}
+
+// nextValue waits for a value on ch that satisfies ok (next, for benchmarks).
+func nextValue(b *testing.B, ch <-chan []byte, d time.Duration, what string, ok func([]byte) bool) []byte {
+	b.Helper()
+	timer := time.After(d)
+	var seen [][]byte
+	for {
+		select {
+		case v := <-ch:
+			if ok(v) {
+				return v
+			}
+			seen = append(seen, v)
+		case <-timer:
+			b.Fatalf("no %s within %v; saw %q", what, d, seen)
+		}
+	}
+}
+
+func sum(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
