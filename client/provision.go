@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/wifi"
 )
 
 // JoinError is a join that the device reports as failed. It matches
@@ -53,10 +54,10 @@ type Outcome struct {
 // tried ssid (Connecting) and then stays Disconnected, Down or on another
 // network for FallbackGrace has failed for a reason it does not report.
 func (s *Session) Provision(ctx context.Context, ssid []byte, password string, progress func(string)) (Outcome, error) {
-	if err := protocol.ValidateSSID(ssid); err != nil {
+	if err := wifi.ValidateSSID(ssid); err != nil {
 		return Outcome{}, err
 	}
-	if err := protocol.ValidatePassword(password); err != nil {
+	if err := wifi.ValidateSecret(password); err != nil {
 		return Outcome{}, err
 	}
 	if progress == nil {

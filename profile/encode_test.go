@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/bluenet-project/bluenet/protocol"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -49,25 +50,25 @@ func TestExpandHostname(t *testing.T) {
 func TestResultOf(t *testing.T) {
 	tests := []struct {
 		err  error
-		want ResultCode
+		want protocol.ResultCode
 	}{
-		{nil, ResultOK},
-		{wifi.ErrWrongPassword, ResultWrongPassword},
-		{fmt.Errorf("x: %w", wifi.ErrNotFound), ResultNotFound},
-		{&wifi.JoinError{Reason: wifi.ReasonTimeout}, ResultTimeout},
-		{wifi.ErrDHCPFailed, ResultDHCPFailed},
-		{wifi.ErrBusy, ResultBusy},
-		{wifi.ErrInvalid, ResultInvalidInput},
-		{wifi.ErrUnavailable, ResultFailed},
-		{fmt.Errorf("other"), ResultFailed},
+		{nil, protocol.ResultOK},
+		{wifi.ErrWrongPassword, protocol.ResultWrongPassword},
+		{fmt.Errorf("x: %w", wifi.ErrNotFound), protocol.ResultNotFound},
+		{&wifi.JoinError{Reason: wifi.ReasonTimeout}, protocol.ResultTimeout},
+		{wifi.ErrDHCPFailed, protocol.ResultDHCPFailed},
+		{wifi.ErrBusy, protocol.ResultBusy},
+		{wifi.ErrInvalid, protocol.ResultInvalidInput},
+		{wifi.ErrUnavailable, protocol.ResultFailed},
+		{fmt.Errorf("other"), protocol.ResultFailed},
 	}
 	for _, tt := range tests {
 		if got := resultOf(tt.err); got != tt.want {
 			t.Errorf("resultOf(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
-	if got := EncodeResult(ResultWrongPassword); !bytes.Equal(got, []byte("\x01wrong password")) {
-		t.Errorf("EncodeResult = %q", got)
+	if got := protocol.EncodeResult(protocol.ResultWrongPassword); !bytes.Equal(got, []byte("\x01wrong password")) {
+		t.Errorf("protocol.EncodeResult = %q", got)
 	}
 }
 

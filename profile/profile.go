@@ -14,6 +14,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/protocol"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -92,7 +93,7 @@ type daemon struct {
 	aps         []wifi.AccessPoint
 	apsChanged  chan struct{} // closed and replaced when aps changes
 	centrals    map[dbus.ObjectPath]string
-	lastResult  ResultCode
+	lastResult  protocol.ResultCode
 	advertising bool
 	cycleStop   context.CancelFunc // running Available Networks cycle
 	joinTimers  map[dbus.ObjectPath]*time.Timer
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Version == "" {
-		cfg.Version = Version
+		cfg.Version = protocol.Version
 	}
 	if cfg.CyclePause <= 0 {
 		cfg.CyclePause = DefaultCyclePause
@@ -122,7 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.JoinDelay = DefaultJoinDelay
 	}
 	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
-		apsChanged: make(chan struct{}), lastResult: ResultNone,
+		apsChanged: make(chan struct{}), lastResult: protocol.ResultNone,
 		joinTimers: map[dbus.ObjectPath]*time.Timer{}, kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
@@ -131,19 +132,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 func (d *daemon) services() []gatt.Service {
 	return []gatt.Service{{
-		UUID:    gatt.MustParseUUID(ServiceUUID),
+		UUID:    gatt.MustParseUUID(protocol.ServiceUUID),
 		Primary: true,
 		Characteristics: []gatt.Characteristic{
-			{UUID: gatt.MustParseUUID(NetworksUUID), Flags: gatt.FlagNotify, OnSubscribe: d.onNetworksSubscribe},
-			{UUID: gatt.MustParseUUID(StateUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+			{UUID: gatt.MustParseUUID(protocol.NetworksUUID), Flags: gatt.FlagNotify, OnSubscribe: d.onNetworksSubscribe},
+			{UUID: gatt.MustParseUUID(protocol.StateUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeState(d.currentState()), nil }},
-			{UUID: gatt.MustParseUUID(HostnameUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+			{UUID: gatt.MustParseUUID(protocol.HostnameUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return []byte(d.hostnameValue()), nil }},
-			{UUID: gatt.MustParseUUID(VersionUUID), Flags: gatt.FlagRead, Value: []byte(d.cfg.Version)},
-			{UUID: gatt.MustParseUUID(SSIDUUID), Flags: gatt.FlagWrite, OnWrite: d.onSSIDWrite},
-			{UUID: gatt.MustParseUUID(CredentialsUUID), Flags: gatt.FlagWrite, OnWrite: d.onCredentialsWrite},
-			{UUID: gatt.MustParseUUID(ResultUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeResult(d.lastResultCode()), nil }},
+			{UUID: gatt.MustParseUUID(protocol.VersionUUID), Flags: gatt.FlagRead, Value: []byte(d.cfg.Version)},
+			{UUID: gatt.MustParseUUID(protocol.SSIDUUID), Flags: gatt.FlagWrite, OnWrite: d.onSSIDWrite},
+			{UUID: gatt.MustParseUUID(protocol.CredentialsUUID), Flags: gatt.FlagWrite, OnWrite: d.onCredentialsWrite},
+			{UUID: gatt.MustParseUUID(protocol.ResultUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+				OnRead: func(*gatt.Request) ([]byte, error) { return protocol.EncodeResult(d.lastResultCode()), nil }},
 		},
 	}}
 }
@@ -165,10 +166,10 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.srv.Store(srv)
 	defer srv.Close()
-	d.networks = srv.Characteristic(gatt.MustParseUUID(NetworksUUID))
-	d.state = srv.Characteristic(gatt.MustParseUUID(StateUUID))
-	d.hostname = srv.Characteristic(gatt.MustParseUUID(HostnameUUID))
-	d.result = srv.Characteristic(gatt.MustParseUUID(ResultUUID))
+	d.networks = srv.Characteristic(gatt.MustParseUUID(protocol.NetworksUUID))
+	d.state = srv.Characteristic(gatt.MustParseUUID(protocol.StateUUID))
+	d.hostname = srv.Characteristic(gatt.MustParseUUID(protocol.HostnameUUID))
+	d.result = srv.Characteristic(gatt.MustParseUUID(protocol.ResultUUID))
 
 	if err := d.setupAdapter(ctx); err != nil {
 		return err
@@ -301,7 +302,7 @@ func (d *daemon) currentState() wifi.State {
 	return d.wifiState
 }
 
-func (d *daemon) lastResultCode() ResultCode {
+func (d *daemon) lastResultCode() protocol.ResultCode {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.lastResult
@@ -353,7 +354,7 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 	if want {
 		adv := gatt.Advertisement{
 			Type:         gatt.AdvertisePeripheral,
-			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(ServiceUUID)},
+			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(protocol.ServiceUUID)},
 			// The name goes into the scan response. LocalName rather than
 			// the "local-name" include: for the include the kernel cuts
 			// names longer than 10 bytes down to 10.

@@ -1,6 +1,5 @@
 // Package protocol is the Bluenet GATT profile on the wire: the UUIDs, the
-// Connection State and Result values, and the limits on SSIDs and
-// passwords. Both ends use it: the daemon (package profile) and the client
+// Connection State and Result values. Both ends use it: the daemon (package profile) and the client
 // (package client). It depends on the standard library only.
 //
 // The profile is described byte for byte in README.md's protocol section;
@@ -34,8 +33,6 @@ const Version = "1.0"
 var (
 	// ErrMalformed: a value read from a device does not follow the profile.
 	ErrMalformed = errors.New("protocol: malformed value")
-	// ErrInvalid: an SSID or password that no device can accept.
-	ErrInvalid = errors.New("protocol: invalid value")
 )
 
 // StateKind is byte 0 of the Connection State characteristic.
@@ -71,6 +68,9 @@ type State struct {
 	SSID []byte
 }
 
+// maxSSIDLen is the longest SSID IEEE 802.11 allows, in bytes.
+const maxSSIDLen = 32
+
 // ParseState decodes a Connection State value. Bytes after byte 0 are the
 // SSID when the kind is Connecting or Connected, and are ignored otherwise.
 // An empty value, an unknown kind or an SSID over 32 bytes is ErrMalformed.
@@ -84,7 +84,7 @@ func ParseState(b []byte) (State, error) {
 	}
 	s := State{Kind: k}
 	if k == Connecting || k == Connected {
-		if len(b)-1 > MaxSSIDLen {
+		if len(b)-1 > maxSSIDLen {
 			return State{}, fmt.Errorf("%w: Connection State SSID is %d bytes", ErrMalformed, len(b)-1)
 		}
 		if len(b) > 1 {
@@ -200,52 +200,4 @@ func (r Result) String() string {
 		return r.Text
 	}
 	return r.Code.String()
-}
-
-// Limits from IEEE 802.11 (SSID) and IEEE 802.11i (WPA passphrase).
-const (
-	MaxSSIDLen       = 32 // bytes
-	MinPassphraseLen = 8  // characters
-	MaxPassphraseLen = 63 // characters; 64 means a raw PSK in hex
-	RawPSKLen        = 64 // hexadecimal digits
-)
-
-// ValidateSSID checks that ssid is 1 to 32 bytes long; any bytes are legal.
-// The error matches ErrInvalid.
-func ValidateSSID(ssid []byte) error {
-	if len(ssid) == 0 {
-		return fmt.Errorf("%w: empty SSID", ErrInvalid)
-	}
-	if len(ssid) > MaxSSIDLen {
-		return fmt.Errorf("%w: SSID is %d bytes, at most %d allowed", ErrInvalid, len(ssid), MaxSSIDLen)
-	}
-	return nil
-}
-
-// ValidatePassword checks a Credentials value: empty (an open network), a
-// WPA passphrase of 8 to 63 printable ASCII characters, or a raw PSK of 64
-// hexadecimal digits. The error matches ErrInvalid and never contains the
-// password.
-func ValidatePassword(pw string) error {
-	n := len(pw)
-	switch {
-	case n == 0:
-		return nil
-	case n == RawPSKLen:
-		for i := 0; i < n; i++ {
-			if c := pw[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return fmt.Errorf("%w: a 64-character password must be hexadecimal (a raw PSK)", ErrInvalid)
-			}
-		}
-		return nil
-	case n < MinPassphraseLen || n > MaxPassphraseLen:
-		return fmt.Errorf("%w: password is %d characters, must be %d to %d (or %d hex digits)",
-			ErrInvalid, n, MinPassphraseLen, MaxPassphraseLen, RawPSKLen)
-	}
-	for i := 0; i < n; i++ {
-		if c := pw[i]; c < 0x20 || c > 0x7e {
-			return fmt.Errorf("%w: password has a non-printable or non-ASCII byte at offset %d", ErrInvalid, i)
-		}
-	}
-	return nil
 }

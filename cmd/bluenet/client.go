@@ -13,6 +13,7 @@ import (
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/client"
 	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/wifi"
 )
 
 // This file holds what scan, networks and provision (the client side of
@@ -82,8 +83,8 @@ func clientError(ctx context.Context, err error) error {
 		}
 		return cliError{msg, err}
 	}
-	if errors.Is(err, protocol.ErrInvalid) {
-		return cliError{"invalid input: " + strings.TrimPrefix(err.Error(), "protocol: invalid value: "), err}
+	if errors.Is(err, wifi.ErrInvalid) {
+		return cliError{"invalid input: " + strings.TrimPrefix(err.Error(), "wifi: invalid input: "), err}
 	}
 	return cliError{strings.TrimPrefix(err.Error(), "client: "), err}
 }
@@ -112,7 +113,7 @@ func clientExitCode(err error) (int, bool) {
 		return exitTimeout, true
 	case errors.Is(err, client.ErrUnreachable):
 		return exitUnreachable, true
-	case errors.Is(err, protocol.ErrInvalid):
+	case errors.Is(err, wifi.ErrInvalid):
 		return exitInvalidInput, true
 	case errors.Is(err, central.ErrNoAdapter):
 		return exitUnavailable, true

@@ -16,6 +16,7 @@ import (
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/client"
 	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/wifi"
 )
 
 func TestProvisionCommandLine(t *testing.T) {
@@ -188,7 +189,7 @@ func TestClientExitCodes(t *testing.T) {
 		{join(protocol.ResultFailed), exitFailure, "failed"},
 		{fmt.Errorf("%w: the device did not join", client.ErrTimeout), exitTimeout, "timed out"},
 		{fmt.Errorf("%w: 00:AA:01:00:00:00 not found", client.ErrUnreachable), exitUnreachable, "not found"},
-		{fmt.Errorf("%w: SSID is 33 bytes", protocol.ErrInvalid), exitInvalidInput, "invalid input: SSID is 33 bytes"},
+		{fmt.Errorf("%w: SSID is 33 bytes", wifi.ErrInvalid), exitInvalidInput, "invalid input: SSID is 33 bytes"},
 		{fmt.Errorf("client: %w", central.ErrNoAdapter), exitUnavailable, "no Bluetooth adapter"},
 		{fmt.Errorf("%w: 00:AA:01:00:00:00", client.ErrNotBluenet), exitFailure, "not a Bluenet device"},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/client"
 	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/wifi"
 )
 
 type provisionOpts struct {
@@ -86,7 +87,7 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 	if o.open && o.passwordFile != "" {
 		return r, usagef("--open and --password-file exclude each other")
 	}
-	if err := protocol.ValidateSSID(r.ssid); err != nil {
+	if err := wifi.ValidateSSID(r.ssid); err != nil {
 		return r, clientError(cmd.Context(), err)
 	}
 	if err := positiveDuration("timeout", o.timeout); err != nil {
@@ -99,7 +100,7 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 	if err != nil {
 		return r, err
 	}
-	if err := protocol.ValidatePassword(pw); err != nil {
+	if err := wifi.ValidateSecret(pw); err != nil {
 		return r, clientError(cmd.Context(), err)
 	}
 	r.password = pw

@@ -39,6 +39,7 @@ import (
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/profile"
+	"github.com/bluenet-project/bluenet/protocol"
 )
 
 var (
@@ -290,7 +291,7 @@ func BenchmarkBluenetStart(b *testing.B) {
 		args                             []string
 	}
 	kinds := []kind{
-		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, profile.ServiceUUID,
+		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, protocol.ServiceUUID,
 			[]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-vv", "-h", "bench", "-a", "Bluenet Bench",
 				"--rpc", "off", "--status-file", filepath.Join(b.TempDir(), "status.json")}},
 		{"battery", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
@@ -375,7 +376,7 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 			b.Fatal(err)
 		}
 		tConn := time.Now()
-		ch, err := p.Characteristic(profile.NetworksUUID)
+		ch, err := p.Characteristic(protocol.NetworksUUID)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -447,11 +448,11 @@ func BenchmarkBluenetRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close(ctx)
-	state, err := p.Characteristic(profile.StateUUID)
+	state, err := p.Characteristic(protocol.StateUUID)
 	if err != nil {
 		b.Fatal(err)
 	}
-	version, err := p.Characteristic(profile.VersionUUID)
+	version, err := p.Characteristic(protocol.VersionUUID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -551,17 +552,17 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	}
 	defer p.Close(ctx)
 	chars := map[string]*central.Characteristic{}
-	for _, u := range []string{profile.StateUUID, profile.SSIDUUID, profile.CredentialsUUID, profile.ResultUUID} {
+	for _, u := range []string{protocol.StateUUID, protocol.SSIDUUID, protocol.CredentialsUUID, protocol.ResultUUID} {
 		if chars[u], err = p.Characteristic(u); err != nil {
 			b.Fatal(err)
 		}
 	}
-	states, stopStates, err := chars[profile.StateUUID].Subscribe(ctx)
+	states, stopStates, err := chars[protocol.StateUUID].Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer stopStates()
-	results, stopResults, err := chars[profile.ResultUUID].Subscribe(ctx)
+	results, stopResults, err := chars[protocol.ResultUUID].Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -580,10 +581,10 @@ func BenchmarkBluenetJoin(b *testing.B) {
 			<-results
 		}
 		t0 := time.Now()
-		if err := chars[profile.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
+		if err := chars[protocol.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
 			b.Fatal(err)
 		}
-		if err := chars[profile.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
+		if err := chars[protocol.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
 			b.Fatal(err)
 		}
 		want := append([]byte{3}, ap.SSID...)
@@ -595,7 +596,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatalf("trial %d: no ACTIVATED signal from NetworkManager", i)
 		}
-		nextValue(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(profile.ResultOK) })
+		nextValue(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(protocol.ResultOK) })
 		// The daemon's -vv log splits Bluenet's part: the wifi backend has
 		// read the new state from NetworkManager (msg=state
 		// component=wifi), the profile has it and notifies (msg=wifi).

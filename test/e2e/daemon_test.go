@@ -17,6 +17,7 @@ import (
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/profile"
+	"github.com/bluenet-project/bluenet/protocol"
 )
 
 // Passwords used by the daemon tests; TestDaemon greps the daemon's -vv log
@@ -114,7 +115,7 @@ func connectPhone(t *testing.T, ctx context.Context) (*phone, central.Advertisem
 	}
 	t.Cleanup(func() { c.Close() })
 	start := time.Now()
-	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{profile.ServiceUUID}})
+	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}})
 	if err != nil {
 		t.Fatalf("discover the Bluenet service: %v", err)
 	}
@@ -174,13 +175,13 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("advertised name = %q / alias %q, want %q", adv.Name, adv.Alias, "Bluenet Test")
 	}
 
-	v, err := ph.char(t, profile.VersionUUID).Read(ctx)
+	v, err := ph.char(t, protocol.VersionUUID).Read(ctx)
 	if err != nil || string(v) != "1.0" {
 		t.Fatalf("Version = %q, %v; want 1.0", v, err)
 	}
 
 	subStart := time.Now()
-	nets, stopNets, err := ph.char(t, profile.NetworksUUID).Subscribe(ctx)
+	nets, stopNets, err := ph.char(t, protocol.NetworksUUID).Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,38 +189,38 @@ func TestDaemon(t *testing.T) {
 	t.Logf("subscribe -> HomeNet listed: %.2fs", time.Since(subStart).Seconds())
 	stopNets()
 
-	stateCh := ph.char(t, profile.StateUUID)
+	stateCh := ph.char(t, protocol.StateUUID)
 	states, stopStates, err := stateCh.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopStates()
-	hostCh := ph.char(t, profile.HostnameUUID)
+	hostCh := ph.char(t, protocol.HostnameUUID)
 	hosts, stopHosts, err := hostCh.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopHosts()
-	results, stopResults, err := ph.char(t, profile.ResultUUID).Subscribe(ctx)
+	results, stopResults, err := ph.char(t, protocol.ResultUUID).Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopResults()
 
 	// Credentials before an SSID: refused, nothing happens.
-	if err := ph.char(t, profile.CredentialsUUID).Write(ctx, []byte(homePSK)); err == nil {
+	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err == nil {
 		t.Errorf("credentials without SSID: write succeeded, want a GATT error")
 	}
 	// An SSID longer than 32 bytes: refused.
-	if err := ph.char(t, profile.SSIDUUID).Write(ctx, bytes.Repeat([]byte("x"), 33)); err == nil {
+	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, bytes.Repeat([]byte("x"), 33)); err == nil {
 		t.Errorf("33-byte SSID: write succeeded, want a GATT error")
 	}
 
 	joinStart := time.Now()
-	if err := ph.char(t, profile.SSIDUUID).Write(ctx, []byte("HomeNet")); err != nil {
+	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("HomeNet")); err != nil {
 		t.Fatalf("write SSID: %v", err)
 	}
-	if err := ph.char(t, profile.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
+	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
 		t.Fatalf("write credentials: %v", err)
 	}
 	next(t, states, 60*time.Second, "Connecting HomeNet", func(b []byte) bool { return bytes.Equal(b, []byte("\x02HomeNet")) })
@@ -229,18 +230,18 @@ func TestDaemon(t *testing.T) {
 		return strings.HasPrefix(string(b), "bluenet-192.168.71.")
 	})
 	t.Logf("Hostname = %q", h)
-	next(t, results, 30*time.Second, "Result ok", func(b []byte) bool { return len(b) > 0 && b[0] == byte(profile.ResultOK) })
+	next(t, results, 30*time.Second, "Result ok", func(b []byte) bool { return len(b) > 0 && b[0] == byte(protocol.ResultOK) })
 
 	// A wrong password while connected: the device must end up on HomeNet.
 	failStart := time.Now()
-	if err := ph.char(t, profile.SSIDUUID).Write(ctx, []byte("CafeNet")); err != nil {
+	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("CafeNet")); err != nil {
 		t.Fatal(err)
 	}
-	if err := ph.char(t, profile.CredentialsUUID).Write(ctx, []byte(wrongPSK)); err != nil {
+	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(wrongPSK)); err != nil {
 		t.Fatal(err)
 	}
 	next(t, results, 90*time.Second, "Result wrong password", func(b []byte) bool {
-		return len(b) > 0 && b[0] == byte(profile.ResultWrongPassword)
+		return len(b) > 0 && b[0] == byte(protocol.ResultWrongPassword)
 	})
 	t.Logf("wrong password reported after %.2fs", time.Since(failStart).Seconds())
 	if !waitFor(60*time.Second, func() bool {
@@ -294,10 +295,10 @@ func TestDaemonAutoAdvertise(t *testing.T) {
 	d := startDaemon(t, "-h", "auto", "-a", "Bluenet Auto", "--auto-advertise")
 
 	ph, _ := connectPhone(t, ctx)
-	if err := ph.char(t, profile.SSIDUUID).Write(ctx, []byte("AutoNet")); err != nil {
+	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("AutoNet")); err != nil {
 		t.Fatal(err)
 	}
-	if err := ph.char(t, profile.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
+	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
 		t.Fatal(err)
 	}
 	if !waitFor(60*time.Second, func() bool { s, _ := d.status(); return s.State == "connected" }) {
