@@ -5,9 +5,13 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
+
+// RescanInterval is how often Scan stops and starts discovery again.
+const RescanInterval = 3 * time.Second
 
 // Advertisement is what the central knows about a peripheral it has seen.
 type Advertisement struct {
@@ -121,11 +125,14 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 		}
 		f["UUIDs"] = dbus.MakeVariant(us)
 	}
-	if err := c.call(ctx, c.adapter, adapterIface+".SetDiscoveryFilter", f).Err; err != nil {
-		return wrap("SetDiscoveryFilter", err)
+	start := func() error {
+		if err := c.call(ctx, c.adapter, adapterIface+".SetDiscoveryFilter", f).Err; err != nil {
+			return wrap("SetDiscoveryFilter", err)
+		}
+		return wrap("StartDiscovery", c.call(ctx, c.adapter, adapterIface+".StartDiscovery").Err)
 	}
-	if err := c.call(ctx, c.adapter, adapterIface+".StartDiscovery").Err; err != nil {
-		return wrap("StartDiscovery", err)
+	if err := start(); err != nil {
+		return err
 	}
 	defer func() {
 		// Best effort: the context may be done already.
@@ -146,10 +153,20 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 			}
 		}
 	}
+	restart := time.NewTicker(RescanInterval)
+	defer restart.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-restart.C:
+			// Start scanning afresh: controllers filter duplicate reports
+			// within one scan, and some (BlueZ's virtual ones) report an
+			// advertiser only when scanning starts.
+			_ = c.call(ctx, c.adapter, adapterIface+".StopDiscovery").Err
+			if err := start(); err != nil && ctx.Err() == nil {
+				c.log.Debug("restart discovery", "err", err)
+			}
 		case r := <-reports:
 			p := known[r.path]
 			if p == nil {
