@@ -11,7 +11,7 @@ import (
 )
 
 // RescanInterval is how often Scan stops and starts discovery again.
-const RescanInterval = 3 * time.Second
+const RescanInterval = time.Second
 
 // Advertisement is what the central knows about a peripheral it has seen.
 type Advertisement struct {
