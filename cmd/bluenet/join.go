@@ -70,15 +70,25 @@ where other users can see it with ps; it is kept for compatibility.`,
 
 // secret finds the password from the flags or standard input.
 func (o *joinOpts) secret(cmd *cobra.Command) (string, error) {
-	switch {
-	case o.open:
-		return "", nil
-	case cmd.Flags().Changed("password"):
+	if cmd.Flags().Changed("password") {
 		return o.password, nil
-	case o.passwordFile == "-":
+	}
+	return secretFrom(cmd, o.open, o.passwordFile, func(*os.File) (string, error) {
+		return "", usagef("no password: give --password-file FILE, pipe it on standard input, or --open")
+	})
+}
+
+// secretFrom finds a password: none for an open network, else from file
+// ("-" is standard input), else from standard input, or, when that is a
+// terminal, from onTerminal.
+func secretFrom(cmd *cobra.Command, open bool, file string, onTerminal func(*os.File) (string, error)) (string, error) {
+	switch {
+	case open:
+		return "", nil
+	case file == "-":
 		return readSecret(cmd.InOrStdin())
-	case o.passwordFile != "":
-		f, err := os.Open(o.passwordFile)
+	case file != "":
+		f, err := os.Open(file)
 		if err != nil {
 			return "", usagef("password file: %v", err)
 		}
@@ -86,7 +96,7 @@ func (o *joinOpts) secret(cmd *cobra.Command) (string, error) {
 		return readSecret(f)
 	}
 	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
-		return "", usagef("no password: give --password-file FILE, pipe it on standard input, or --open")
+		return onTerminal(in)
 	}
 	return readSecret(cmd.InOrStdin())
 }

@@ -110,24 +110,10 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 // password finds the password from the flags, standard input or the
 // terminal.
 func (o provisionOpts) password(cmd *cobra.Command) (string, error) {
-	switch {
-	case o.open:
-		return "", nil
-	case o.passwordFile == "-":
-		return readSecret(cmd.InOrStdin())
-	case o.passwordFile != "":
-		f, err := os.Open(o.passwordFile)
-		if err != nil {
-			return "", usagef("password file: %v", err)
-		}
-		defer f.Close()
-		return readSecret(f)
-	}
-	if in, ok := cmd.InOrStdin().(*os.File); ok && isTerminal(in) {
+	return secretFrom(cmd, o.open, o.passwordFile, func(in *os.File) (string, error) {
 		return promptPassword(cmd.Context(), in, cmd.ErrOrStderr(), fmt.Sprintf("Password for %s (empty for an open network): ",
 			protocol.QuoteSSID([]byte(o.ssid))))
-	}
-	return readSecret(cmd.InOrStdin())
+	})
 }
 
 // promptPassword reads a line from the terminal in with echo off. Ctrl-C

@@ -54,7 +54,7 @@ func runHost() int {
 		fmt.Fprintf(os.Stderr, "vmtest: FAIL: "+format+"\n", a...)
 		return 1
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -110,9 +110,9 @@ func runHost() int {
 	return 0
 }
 
-// moduleRoot walks up from the working directory (the package directory
+// ModuleRoot walks up from the working directory (the package directory
 // under go test) to the directory holding go.mod.
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -14,7 +14,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +28,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
 // Metric is one measurement with its samples and statistics.
@@ -376,20 +377,7 @@ func moduleRoot(dir string) (string, error) {
 	if dir != "" {
 		return filepath.Abs(dir)
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the Bluenet repository (no go.mod found)")
-		}
-		dir = parent
-	}
+	return vmtest.ModuleRoot()
 }
 
 func commit(root string) string {

@@ -572,7 +572,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		ap := aps[i%len(aps)]
 		if i > 0 {
 			vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
-			nextValue(b, states, 30*time.Second, "Disconnected", func(v []byte) bool { return len(v) > 0 && v[0] == 1 })
+			next(b, states, 30*time.Second, "Disconnected", func(v []byte) bool { return len(v) > 0 && v[0] == 1 })
 		}
 		for len(activated) > 0 {
 			<-activated
@@ -588,7 +588,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 			b.Fatal(err)
 		}
 		want := append([]byte{3}, ap.SSID...)
-		nextValue(b, states, 90*time.Second, "Connected "+ap.SSID, func(v []byte) bool { return bytes.Equal(v, want) })
+		next(b, states, 90*time.Second, "Connected "+ap.SSID, func(v []byte) bool { return bytes.Equal(v, want) })
 		tN := time.Now()
 		var tA time.Time
 		select {
@@ -596,7 +596,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatalf("trial %d: no ACTIVATED signal from NetworkManager", i)
 		}
-		nextValue(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(protocol.ResultOK) })
+		next(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(protocol.ResultOK) })
 		// The daemon's -vv log splits Bluenet's part: the wifi backend has
 		// read the new state from NetworkManager (msg=state
 		// component=wifi), the profile has it and notifies (msg=wifi).
@@ -685,24 +685,6 @@ func countSignals(b *testing.B, sender string) func() int {
 		defer mu.Unlock()
 		_ = conn.Close()
 		return n
-	}
-}
-
-// nextValue waits for a value on ch that satisfies ok (next, for benchmarks).
-func nextValue(b *testing.B, ch <-chan []byte, d time.Duration, what string, ok func([]byte) bool) []byte {
-	b.Helper()
-	timer := time.After(d)
-	var seen [][]byte
-	for {
-		select {
-		case v := <-ch:
-			if ok(v) {
-				return v
-			}
-			seen = append(seen, v)
-		case <-timer:
-			b.Fatalf("no %s within %v; saw %q", what, d, seen)
-		}
 	}
 }
 

@@ -138,7 +138,7 @@ func (ph *phone) char(t *testing.T, uuid string) *central.Characteristic {
 }
 
 // next waits for a value on ch that satisfies ok.
-func next(t *testing.T, ch <-chan []byte, d time.Duration, what string, ok func([]byte) bool) []byte {
+func next(t testing.TB, ch <-chan []byte, d time.Duration, what string, ok func([]byte) bool) []byte {
 	t.Helper()
 	timer := time.After(d)
 	var seen [][]byte
