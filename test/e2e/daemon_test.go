@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +42,12 @@ type daemonProc struct {
 // logging at -vv to bluenet.log, and waits until it advertises.
 func startDaemon(t *testing.T, extra ...string) *daemonProc {
 	t.Helper()
+	return startDaemonEnv(t, nil, extra...)
+}
+
+// startDaemonEnv is startDaemon with extra environment variables.
+func startDaemonEnv(t *testing.T, env []string, extra ...string) *daemonProc {
+	t.Helper()
 	vmtest.ResetWiFi(t)
 	vmtest.ForgetDevices(t)
 	d := &daemonProc{log: filepath.Join(vmtest.LogDir(), "bluenet.log"),
@@ -52,6 +60,7 @@ func startDaemon(t *testing.T, extra ...string) *daemonProc {
 		"--status-file", d.statusFile}, extra...)
 	d.cmd = exec.Command(vmtest.Bin(t, "bluenet"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.Env = append(os.Environ(), env...)
 	start := time.Now()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -353,4 +362,53 @@ func TestJoinCommand(t *testing.T) {
 		t.Errorf("status output:\n%s", out)
 	}
 	fmt.Fprintf(os.Stderr, "%s", out)
+}
+
+// TestDaemonNotifiesSystemd: the daemon tells systemd READY=1 once it
+// advertises, and STOPPING=1 on SIGTERM, through $NOTIFY_SOCKET.
+func TestDaemonNotifiesSystemd(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet")
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	d := startDaemonEnv(t, []string{"NOTIFY_SOCKET=" + sock}, "-h", "sd", "-a", "Bluenet SD")
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			if !strings.Contains(m, want) {
+				t.Fatalf("sd_notify message %q, want %s", m, want)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no %s from the daemon", want)
+		}
+	}
+	expect("READY=1")
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	expect("STOPPING=1")
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("daemon did not exit within 10s of SIGTERM")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status after SIGTERM = %d, want 0", code)
+	}
 }
