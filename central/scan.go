@@ -10,8 +10,9 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// RescanInterval is how often Scan stops and starts discovery again.
-const RescanInterval = time.Second
+// RescanInterval is how often Scan stops and starts discovery again, at
+// most; the first restarts come sooner (1 s, then 2 s).
+const RescanInterval = 3 * time.Second
 
 // Advertisement is what the central knows about a peripheral it has seen.
 type Advertisement struct {
@@ -153,7 +154,8 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 			}
 		}
 	}
-	restart := time.NewTicker(RescanInterval)
+	wait := time.Second
+	restart := time.NewTimer(wait)
 	defer restart.Stop()
 	for {
 		select {
@@ -167,6 +169,8 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 			if err := start(); err != nil && ctx.Err() == nil {
 				c.log.Debug("restart discovery", "err", err)
 			}
+			wait = min(2*wait, RescanInterval)
+			restart.Reset(wait)
 		case r := <-reports:
 			p := known[r.path]
 			if p == nil {
