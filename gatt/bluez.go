@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -115,6 +116,7 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 					s.adapter, s.adapterAddr = "", ""
 					s.appRegistered, s.advRegistered = false, false
 					s.regGen++
+					s.lost = true
 				}
 				s.mu.Unlock()
 				if ours {
@@ -159,12 +161,16 @@ func (s *Server) setConnected(p dbus.ObjectPath, on bool) {
 	was := s.connected[p]
 	var ended *Session
 	if on {
+		if !was && s.lost && !s.appRegistered {
+			s.early[p] = true
+		}
 		s.connected[p] = true
 		if s.sessions[p] == nil && !s.closed {
 			s.sessions[p] = newSession(p)
 		}
 	} else {
 		delete(s.connected, p)
+		delete(s.early, p)
 		ended = s.sessions[p]
 		delete(s.sessions, p)
 	}
@@ -209,6 +215,7 @@ func (s *Server) bluezChanged(owner string) {
 	wasReg := s.appRegistered
 	s.appRegistered, s.advRegistered = false, false
 	s.regGen++
+	s.lost = s.lost || old != ""
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
@@ -257,6 +264,8 @@ func (s *Server) startRegister() {
 			// only report a missing adapter once it persists.
 			if !errors.Is(err, ErrNoAdapter) || time.Since(start) > 5*time.Second {
 				s.report(err)
+			} else {
+				s.log.Debug("registration: adapter not there yet", "retry", delay)
 			}
 			select {
 			case <-s.ctx.Done():
@@ -338,7 +347,46 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 	if f := s.cfg.OnRegistered; f != nil {
 		s.events.push(f)
 	}
+	s.disconnectEarly()
 	return nil
+}
+
+// disconnectEarly disconnects the devices that connected while the
+// application was not registered after bluetoothd restarted or the adapter
+// returned. Such a central saw a database without the application, or, when
+// it connected before the new bluetoothd listened for ATT, has a link with
+// no ATT server behind it at all; only a new connection serves it again.
+// The link is dropped through the kernel's management interface when the
+// process may (Device1.Disconnect waits 2 s first), else through bluetoothd.
+func (s *Server) disconnectEarly() {
+	s.mu.Lock()
+	var paths []dbus.ObjectPath
+	for p := range s.early {
+		paths = append(paths, p)
+	}
+	clear(s.early)
+	adapter := path.Base(string(s.adapter))
+	s.mu.Unlock()
+	for _, p := range paths {
+		addr := AddressFromPath(p)
+		s.log.Info("disconnecting a central that connected before the application was registered again", "device", addr)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+			defer cancel()
+			var typ string
+			_ = s.conn.Object(bluezName, p).CallWithContext(ctx, ifaceProps+".Get", 0, ifaceDevice, "AddressType").Store(&typ)
+			err := disconnectNow(ctx, adapter, addr, typ)
+			if err == nil {
+				return
+			}
+			s.log.Debug("kernel disconnect failed, asking bluetoothd", "device", addr, "err", err)
+			if err := s.conn.Object(bluezName, p).CallWithContext(ctx, ifaceDevice+".Disconnect", 0).Err; err != nil {
+				s.log.Debug("disconnect failed", "device", addr, "err", err)
+			}
+		}()
+	}
 }
 
 func (s *Server) nameOwner(ctx context.Context) (string, error) {

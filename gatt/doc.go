@@ -35,6 +35,10 @@
 //     back (bluetoothd restarted), or the adapter is removed and comes back,
 //     it registers the application and the advertisement again, and reports
 //     failures through Config.OnError (successes through OnRegistered);
+//     centrals that connected in between (LE links survive a killed
+//     bluetoothd) are disconnected once the application is back, since
+//     they saw a database without it or have no ATT server at all, so that
+//     they connect again and find it;
 //   - answers only bluetoothd: calls from other peers get NotAuthorized;
 //   - on [Server.Close], unregisters both and removes its objects.
 //
@@ -69,6 +73,16 @@
 //     it before the including one, in the order of our GetManagedObjects
 //     reply. godbus encodes that dictionary in Go map order, so an include
 //     takes effect only some of the time. Prefer not to rely on Includes.
+//   - For the same reason bluetoothd allocates the handles of the
+//     characteristics of a service in an order that changes from one
+//     registration to the next. Centrals find characteristics by UUID, as
+//     they must; none should rely on handles or on the order of discovery.
+//   - bluetoothd 5.66 counts the handle (and the offset) in the length it
+//     checks against the 512-byte limit of an attribute value
+//     (bluez/bluez#570, fixed in 5.70): it refuses with Invalid Attribute
+//     Value Length, before the application sees it, a Write Request of more
+//     than 510 bytes and a long write (Prepare/Execute Write) of more than
+//     508. A long write reaches OnWrite as one WriteValue at offset 0.
 //   - MinInterval, MaxInterval and TxPower in an [Advertisement] are only
 //     honoured when bluetoothd runs with --experimental.
 //

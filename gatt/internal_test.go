@@ -151,6 +151,7 @@ func FuzzWritePath(f *testing.F) {
 			log:       slog.New(slog.DiscardHandler),
 			sessions:  make(map[dbus.ObjectPath]*Session),
 			connected: make(map[dbus.ObjectPath]bool),
+			early:     make(map[dbus.ObjectPath]bool),
 		}
 		model := map[dbus.ObjectPath][]byte{}
 		var last []byte

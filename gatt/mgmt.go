@@ -16,6 +16,7 @@ const (
 	mgmtOpReadInfo   = 0x0004
 	mgmtOpSetPowered = 0x0005
 	mgmtOpSetBREDR   = 0x002a
+	mgmtOpDisconnect = 0x0014
 
 	mgmtEvCmdComplete = 0x0001
 	mgmtEvCmdStatus   = 0x0002
@@ -90,6 +91,30 @@ func mgmtSettings(info []byte) (supported, current uint32, err error) {
 		return 0, 0, fmt.Errorf("gatt: controller information too short (%d bytes)", len(info))
 	}
 	return binary.LittleEndian.Uint32(info[9:]), binary.LittleEndian.Uint32(info[13:]), nil
+}
+
+// mgmtAddress encodes a device address ("00:AA:01:01:00:01") and its
+// D-Bus AddressType ("public", "random") as the management interface wants
+// them: six bytes, least significant first, then 1 (LE public) or 2 (LE
+// random).
+func mgmtAddress(addr, addrType string) ([]byte, error) {
+	parts := strings.Split(addr, ":")
+	if len(parts) != 6 {
+		return nil, fmt.Errorf("gatt: invalid device address %q", addr)
+	}
+	b := make([]byte, 7)
+	for i, p := range parts {
+		v, err := strconv.ParseUint(p, 16, 8)
+		if err != nil || len(p) != 2 {
+			return nil, fmt.Errorf("gatt: invalid device address %q", addr)
+		}
+		b[5-i] = byte(v)
+	}
+	b[6] = 1
+	if addrType == "random" {
+		b[6] = 2
+	}
+	return b, nil
 }
 
 // controllerIndex turns an adapter name such as "hci0" into its index.

@@ -142,3 +142,24 @@ func (a *Adapter) SetBREDR(ctx context.Context, on bool) error {
 	}
 	return nil
 }
+
+// disconnectNow drops the LE link to a device at once through the
+// management interface (needs CAP_NET_ADMIN). bluetoothd's
+// Device1.Disconnect waits 2 s before it does the same.
+func disconnectNow(ctx context.Context, adapter, addr, addrType string) error {
+	idx, err := controllerIndex(adapter)
+	if err != nil {
+		return err
+	}
+	params, err := mgmtAddress(addr, addrType)
+	if err != nil {
+		return err
+	}
+	m, err := openMgmt()
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	_, err = m.do(ctx, mgmtOpDisconnect, idx, params...)
+	return err
+}

@@ -17,3 +17,7 @@ func (a *Adapter) BREDR(ctx context.Context) (bool, error) {
 func (a *Adapter) SetBREDR(ctx context.Context, on bool) error {
 	return fmt.Errorf("gatt: BR/EDR control is not implemented on %s", runtime.GOOS)
 }
+
+func disconnectNow(ctx context.Context, adapter, addr, addrType string) error {
+	return ErrNotSupported
+}

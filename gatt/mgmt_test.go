@@ -65,3 +65,24 @@ func TestMgmtErrorAndIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestMgmtAddress(t *testing.T) {
+	tests := []struct {
+		addr, typ string
+		want      []byte
+		ok        bool
+	}{
+		{"00:AA:01:01:00:01", "public", []byte{0x01, 0x00, 0x01, 0x01, 0xaa, 0x00, 1}, true},
+		{"c0:ff:ee:00:00:42", "random", []byte{0x42, 0x00, 0x00, 0xee, 0xff, 0xc0, 2}, true},
+		{"00:AA:01:01:00:01", "", []byte{0x01, 0x00, 0x01, 0x01, 0xaa, 0x00, 1}, true},
+		{"00:AA:01:01:00", "public", nil, false},
+		{"00:AA:01:01:00:0g", "public", nil, false},
+		{"0:AA:01:01:00:011", "public", nil, false},
+	}
+	for _, tt := range tests {
+		got, err := mgmtAddress(tt.addr, tt.typ)
+		if (err == nil) != tt.ok || !bytes.Equal(got, tt.want) {
+			t.Errorf("mgmtAddress(%q, %q) = % x, %v; want % x", tt.addr, tt.typ, got, err, tt.want)
+		}
+	}
+}

@@ -136,6 +136,11 @@ type Server struct {
 	sessions      map[dbus.ObjectPath]*Session // connected (or active) devices
 	connected     map[dbus.ObjectPath]bool
 	regGen        uint64 // bumped whenever bluetoothd or the adapter changes
+	// lost is set once bluetoothd or the adapter went away after the first
+	// registration; early then holds the devices that connected before the
+	// application was registered again (see disconnectEarly).
+	lost  bool
+	early map[dbus.ObjectPath]bool
 }
 
 // Open validates the application, exports it on cfg.Conn, selects the
@@ -178,6 +183,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		timeout:   timeout,
 		sessions:  make(map[dbus.ObjectPath]*Session),
 		connected: make(map[dbus.ObjectPath]bool),
+		early:     make(map[dbus.ObjectPath]bool),
 	}
 	if cfg.Advertisement != nil {
 		a := *cfg.Advertisement

@@ -559,6 +559,41 @@ func TestBluezRestartReRegisters(t *testing.T) {
 	}
 }
 
+// TestKilledBluezDisconnectsEarlyCentrals restarts the fake with a central
+// still connected (a killed bluetoothd leaves LE links up): once the
+// application is registered again, the server disconnects that central, so
+// that it reconnects and finds the service; a central connecting afterwards
+// is left alone.
+func TestKilledBluezDisconnectsEarlyCentrals(t *testing.T) {
+	registered := make(chan struct{}, 8)
+	disc := make(chan gatt.Device, 8)
+	e := start(t, gatt.Config{
+		Services:     basicServices(nil, nil),
+		OnRegistered: func() { registered <- struct{}{} },
+		OnDisconnect: func(d gatt.Device) { disc <- d },
+	})
+	wait(t, registered, "first registration")
+	e.fake.Connect(centralAddr)
+	e.fake.Restart(centralAddr)
+	if d := wait(t, disc, "disconnect when bluetoothd left"); d.Address != centralAddr {
+		t.Fatalf("disconnected %s", d.Address)
+	}
+	wait(t, registered, "re-registration")
+	if d := wait(t, disc, "disconnect of the early central"); d.Address != centralAddr {
+		t.Fatalf("disconnected %s, want %s", d.Address, centralAddr)
+	}
+	if on, _ := e.fake.DeviceProperty(centralAddr, "Connected").Value().(bool); on {
+		t.Error("early central still connected at bluetoothd")
+	}
+	const later = "00:AA:01:01:00:09"
+	e.fake.Connect(later)
+	select {
+	case d := <-disc:
+		t.Fatalf("disconnected %s, which connected after registration", d.Address)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 func TestDevicesAndSessions(t *testing.T) {
 	conns := make(chan gatt.Device, 8)
 	discs := make(chan gatt.Device, 8)

@@ -143,7 +143,7 @@ func (b *Bluez) reset() {
 	b.advs = make(map[string]*Adv)
 }
 
-func (b *Bluez) start() error {
+func (b *Bluez) start(devices ...dbus.ObjectPath) error {
 	conn, err := dbus.Connect(b.addr)
 	if err != nil {
 		return err
@@ -167,6 +167,9 @@ func (b *Bluez) start() error {
 	b.mu.Lock()
 	b.conn = conn
 	b.mu.Unlock()
+	for _, p := range devices {
+		b.exportDevice(p)
+	}
 	// Follow Value changes of every application (filtered in the handler).
 	if err := conn.AddMatchSignal(dbus.WithMatchInterface(ifaceProps), dbus.WithMatchMember("PropertiesChanged")); err != nil {
 		conn.Close()
@@ -238,14 +241,26 @@ func (b *Bluez) Stop() {
 }
 
 // Restart stops the fake and starts a fresh one (new unique name, no
-// registrations, same adapter).
-func (b *Bluez) Restart() {
+// registrations, same adapter). The devices at connected are connected
+// when the new one appears, as LE links survive a bluetoothd that was
+// killed.
+func (b *Bluez) Restart(connected ...string) {
 	b.t.Helper()
 	b.Stop()
 	b.mu.Lock()
 	b.reset()
+	var paths []dbus.ObjectPath
+	for _, addr := range connected {
+		p := DevicePath(addr)
+		b.devices[p] = map[string]dbus.Variant{
+			"Address":   dbus.MakeVariant(strings.ToUpper(addr)),
+			"Adapter":   dbus.MakeVariant(AdapterPath),
+			"Connected": dbus.MakeVariant(true),
+		}
+		paths = append(paths, p)
+	}
 	b.mu.Unlock()
-	if err := b.start(); err != nil {
+	if err := b.start(paths...); err != nil {
 		b.t.Fatalf("bluezfake: restart: %v", err)
 	}
 }
@@ -297,6 +312,13 @@ func (b *Bluez) AdapterProperty(name string) dbus.Variant {
 // Notifications returns the channel of Value changes emitted by registered
 // applications.
 func (b *Bluez) Notifications() <-chan Notification { return b.notifyCh }
+
+// DeviceProperty returns a Device1 property of the device with address addr.
+func (b *Bluez) DeviceProperty(addr, name string) dbus.Variant {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.devices[DevicePath(addr)][name]
+}
 
 // DevicePath returns the object path of a device address on hci0.
 func DevicePath(addr string) dbus.ObjectPath {

@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,25 +26,7 @@ type wifiEnv struct {
 	t    *testing.T
 	conn *dbus.Conn
 	c    *nm.Client
-	log  *lockedBuffer // the backend's debug log
-}
-
-// lockedBuffer is a log sink safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *syncBuffer // the backend's debug log
 }
 
 // newWiFi removes every Wi-Fi profile left by earlier tests, disconnects
@@ -58,7 +38,7 @@ func newWiFi(t *testing.T, aps ...vmtest.AP) *wifiEnv {
 	for _, ap := range aps {
 		vmtest.StartAP(t, ap)
 	}
-	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t), log: &lockedBuffer{}}
+	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t), log: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
