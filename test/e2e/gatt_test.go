@@ -642,6 +642,55 @@ func BenchmarkGATTRead(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.Logf("%d reads: p50 %v p99 %v max %v", n, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+
+	// The same reads from the kernel's stack (no bluetoothd, no D-Bus on the
+	// central's side), interleaved with reads of the GAP Device Name, which
+	// bluetoothd answers without calling the application: their ratio is
+	// what the application's D-Bus round trip adds on the peripheral.
+	if err := pp.Disconnect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	recv(b, per.discs, "disconnect")
+	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer dcancel()
+	kc, err := att.Dial(dctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kc.Close()
+	chars, err := kc.Characteristics(dctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, ok1 := att.Find(chars, e2eRead[:])
+	name, ok2 := att.Find(chars, []byte{0x2a, 0x00})
+	if !ok1 || !ok2 {
+		b.Fatalf("characteristics %+v lack %s or 0x2a00", chars, e2eRead)
+	}
+	appLat := make([]time.Duration, 0, n)
+	nameLat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		for _, r := range []struct {
+			h   uint16
+			lat *[]time.Duration
+		}{{app.ValueHandle, &appLat}, {name.ValueHandle, &nameLat}} {
+			t0 := time.Now()
+			if _, err := kc.Read(ctx, r.h); err != nil {
+				b.Fatal(err)
+			}
+			*r.lat = append(*r.lat, time.Since(t0))
+		}
+	}
+	for _, l := range [][]time.Duration{appLat, nameLat} {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(appLat[n/2]), "kernel-p50-ms")
+	b.ReportMetric(ms(appLat[n*99/100]), "kernel-p99-ms")
+	b.ReportMetric(ms(nameLat[n/2]), "bluetoothd-only-p50-ms")
+	b.ReportMetric(float64(appLat[n/2])/float64(nameLat[n/2]), "app/bluetoothd-p50")
+	b.Logf("kernel central, %d reads each: application p50 %v p99 %v; GAP name (bluetoothd alone) p50 %v p99 %v",
+		n, appLat[n/2], appLat[n*99/100], nameLat[n/2], nameLat[n*99/100])
 }
 
 // BenchmarkGATTNotify measures notifications per second delivered to the
