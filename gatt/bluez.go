@@ -161,7 +161,7 @@ func (s *Server) setConnected(p dbus.ObjectPath, on bool) {
 	was := s.connected[p]
 	var ended *Session
 	if on {
-		if !was && s.lost && !s.appRegistered {
+		if !was && s.lost && (!s.appRegistered || (s.adv != nil && !s.advRegistered)) {
 			s.early[p] = true
 		}
 		s.connected[p] = true
@@ -260,12 +260,13 @@ func (s *Server) startRegister() {
 			if s.ctx.Err() != nil {
 				return
 			}
-			// Right after bluetoothd starts its adapters are not there yet:
-			// only report a missing adapter once it persists.
-			if !errors.Is(err, ErrNoAdapter) || time.Since(start) > 5*time.Second {
+			// Right after bluetoothd starts its adapters and their
+			// interfaces are not there yet: only report that once it
+			// persists.
+			if !startingUp(err) || time.Since(start) > 5*time.Second {
 				s.report(err)
 			} else {
-				s.log.Debug("registration: adapter not there yet", "retry", delay)
+				s.log.Debug("registration: bluetoothd not ready yet", "err", err, "retry", delay)
 			}
 			select {
 			case <-s.ctx.Done():
@@ -275,6 +276,24 @@ func (s *Server) startRegister() {
 			delay = min(delay*2, 5*time.Second)
 		}
 	}()
+}
+
+// startingUp reports whether err is what bluetoothd answers while it is
+// still setting an adapter up: no adapter yet, or the adapter object
+// without the manager interface yet.
+func startingUp(err error) bool {
+	if errors.Is(err, ErrNoAdapter) {
+		return true
+	}
+	var de dbus.Error
+	if errors.As(err, &de) {
+		switch de.Name {
+		case "org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod",
+			"org.freedesktop.DBus.Error.UnknownInterface":
+			return true
+		}
+	}
+	return false
 }
 
 // registerAll finds bluetoothd and the adapter and registers the
@@ -327,6 +346,7 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 	}
 
 	obj := s.conn.Object(bluezName, adapter)
+	did := false // registered something in this call
 	if !appReg {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
 		err := obj.CallWithContext(cctx, ifaceGattMgr+".RegisterApplication", 0, s.root, map[string]dbus.Variant{}).Err
@@ -338,11 +358,16 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 		s.appRegistered = gen == s.regGen
 		s.mu.Unlock()
 		s.log.Info("application registered", "adapter", adapter, "path", s.root)
+		did = true
 	}
 	if adv != nil && !advReg {
 		if err := s.registerAdv(ctx, obj); err != nil {
 			return err
 		}
+		did = true
+	}
+	if !did {
+		return nil // another registration got there first
 	}
 	if f := s.cfg.OnRegistered; f != nil {
 		s.events.push(f)

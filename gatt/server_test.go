@@ -542,6 +542,11 @@ func TestBluezRestartReRegisters(t *testing.T) {
 	}
 	e.fake.Restart()
 	wait(t, registered, "re-registration")
+	select { // the name and the adapter both announce the restart
+	case <-registered:
+		t.Error("OnRegistered called twice for one restart")
+	case <-time.After(300 * time.Millisecond):
+	}
 	app = e.fake.App()
 	if app.Owner != first {
 		t.Errorf("app registered by %s, want the server's connection %s", app.Owner, first)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,10 @@ type daemon struct {
 	cfg Config
 	log *slog.Logger
 	srv atomic.Pointer[gatt.Server] // set once Open returns; callbacks may run before
+	// adapter is the adapter chosen at start. srv.Adapter() is nil while
+	// bluetoothd or the adapter is away, and still nil when OnAdapter
+	// reports it back.
+	adapter atomic.Pointer[gatt.Adapter]
 
 	networks, state, hostname, result *gatt.Char
 
@@ -164,6 +169,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
+	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
 	d.networks = srv.Characteristic(gatt.MustParseUUID(protocol.NetworksUUID))
@@ -177,7 +183,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.updateAdvertising(ctx); err != nil {
 		return err
 	}
-	d.log.Info("advertising", "alias", d.cfg.Alias, "adapter", srv.Adapter().Name())
+	d.log.Info("advertising", "alias", d.cfg.Alias, "adapter", d.adapter.Load().Name())
 	if d.cfg.OnReady != nil {
 		d.cfg.OnReady()
 	}
@@ -218,7 +224,7 @@ func (d *daemon) run(ctx context.Context) error {
 // setupAdapter does what the original did at start-up: BR/EDR off, powered,
 // alias, discoverable without timeout, and no stale centrals.
 func (d *daemon) setupAdapter(ctx context.Context) error {
-	if err := d.prepareAdapter(ctx); err != nil {
+	if err := d.prepareAdapter(ctx, d.adapter.Load()); err != nil {
 		return err
 	}
 	if err := d.server().DisconnectAll(ctx); err != nil {
@@ -230,8 +236,7 @@ func (d *daemon) setupAdapter(ctx context.Context) error {
 // prepareAdapter sets the adapter up; it runs at start and again when the
 // adapter comes back (bluetoothd restarted, or the controller was replugged),
 // which leaves it powered off.
-func (d *daemon) prepareAdapter(ctx context.Context) error {
-	a := d.server().Adapter()
+func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 	if !d.cfg.KeepBREDR {
 		// First: the kernel takes it only while powered off, so SetBREDR
 		// power-cycles the controller.
@@ -254,17 +259,24 @@ func (d *daemon) prepareAdapter(ctx context.Context) error {
 	return nil
 }
 
-// onAdapter sets our adapter up again when it reappears.
+// onAdapter sets our adapter up again when it reappears (same object path
+// or same address).
 func (d *daemon) onAdapter(ev gatt.AdapterEvent) {
-	if !ev.Added || d.server() == nil || ev.Path != d.server().Adapter().Path() {
+	ours := d.adapter.Load()
+	if !ev.Added || ours == nil || (ev.Path != ours.Path() && !strings.EqualFold(ev.Address, ours.Address())) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.prepareAdapter(ctx); err != nil {
+	a, err := gatt.OpenAdapter(ctx, d.cfg.Conn, string(ev.Path), 0)
+	if err == nil {
+		err = d.prepareAdapter(ctx, a)
+	}
+	if err != nil {
 		d.log.Error("adapter came back but could not be set up", "adapter", ev.Path, "err", err)
 		return
 	}
+	d.adapter.Store(a)
 	d.log.Info("adapter set up again", "adapter", ev.Path)
 }
 
@@ -436,8 +448,8 @@ func (d *daemon) publishStatus() {
 	}
 	d.mu.Unlock()
 	slices.Sort(st.Centrals)
-	if srv := d.server(); srv != nil {
-		st.Adapter = srv.Adapter().Name()
+	if a := d.adapter.Load(); a != nil {
+		st.Adapter = a.Name()
 	}
 	d.cfg.OnStatus(st)
 }

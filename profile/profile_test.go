@@ -466,3 +466,45 @@ func TestProfileAutoAdvertise(t *testing.T) {
 	f.wifi.SetState(wifi.State{Kind: wifi.Disconnected})
 	waitAdvs(1)
 }
+
+// TestProfileBluetoothdRestart stops the fake bluetoothd, changes the Wi-Fi
+// state while it is gone (the status is still published), and brings it
+// back as after `systemctl restart bluetooth`: adapter powered off, alias
+// reset. The daemon sets the adapter up again and republishes everything.
+func TestProfileBluetoothdRestart(t *testing.T) {
+	f := newFixture(t, nil)
+	f.bz.Stop()
+	for len(f.status) > 0 {
+		<-f.status
+	}
+	f.wifi.SetState(wifi.State{Kind: wifi.Connected, SSID: []byte("home")})
+	select {
+	case st := <-f.status:
+		if st.Adapter != "hci0" {
+			t.Errorf("status while bluetoothd is gone: adapter %q, want hci0", st.Adapter)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no status published while bluetoothd was gone")
+	}
+	f.wifi.SetState(wifi.State{Kind: wifi.Disconnected})
+	f.bz.RestartPoweredOff()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		powered, _ := f.bz.AdapterProperty("Powered").Value().(bool)
+		alias, _ := f.bz.AdapterProperty("Alias").Value().(string)
+		disc, _ := f.bz.AdapterProperty("Discoverable").Value().(bool)
+		apps, advs := len(f.bz.Apps()), len(f.bz.Advertisements())
+		if powered && alias == "Test Device" && disc && apps == 1 && advs == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart: powered %v alias %q discoverable %v, %d apps, %d advertisements; want the adapter set up and both registered",
+				powered, alias, disc, apps, advs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	if v := f.read(dev, protocol.StateUUID); !bytes.Equal(v, []byte{1}) {
+		t.Errorf("State after restart = %q, want Disconnected", v)
+	}
+}

@@ -241,14 +241,29 @@ func (b *Bluez) Stop() {
 }
 
 // Restart stops the fake and starts a fresh one (new unique name, no
-// registrations, same adapter). The devices at connected are connected
-// when the new one appears, as LE links survive a bluetoothd that was
-// killed.
+// registrations, same adapter), which announces the adapter with
+// InterfacesAdded as bluetoothd does. The devices at connected are
+// connected when the new one appears, as LE links survive a bluetoothd
+// that was killed.
 func (b *Bluez) Restart(connected ...string) {
+	b.t.Helper()
+	b.restart(true, connected)
+}
+
+// RestartPoweredOff is Restart as after bluetoothd was stopped with SIGTERM:
+// it powered the adapter off on its way out, and the adapter's alias and
+// discoverable state are back to their defaults.
+func (b *Bluez) RestartPoweredOff() {
+	b.t.Helper()
+	b.restart(false, nil)
+}
+
+func (b *Bluez) restart(powered bool, connected []string) {
 	b.t.Helper()
 	b.Stop()
 	b.mu.Lock()
 	b.reset()
+	b.adapter["Powered"] = dbus.MakeVariant(powered)
 	var paths []dbus.ObjectPath
 	for _, addr := range connected {
 		p := DevicePath(addr)
@@ -259,10 +274,12 @@ func (b *Bluez) Restart(connected ...string) {
 		}
 		paths = append(paths, p)
 	}
+	props := copyProps(b.adapter)
 	b.mu.Unlock()
 	if err := b.start(paths...); err != nil {
 		b.t.Fatalf("bluezfake: restart: %v", err)
 	}
+	_ = b.Conn().Emit("/", ifaceObjMgr+".InterfacesAdded", AdapterPath, map[string]map[string]dbus.Variant{ifaceAdapter: props})
 }
 
 // Conn returns the fake's current connection.

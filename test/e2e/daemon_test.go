@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/profile"
 	"github.com/bluenet-project/bluenet/protocol"
@@ -411,4 +414,41 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status after SIGTERM = %d, want 0", code)
 	}
+}
+
+// TestDaemonBluetoothdRestart: bluetoothd is restarted as `systemctl
+// restart bluetooth` does (SIGTERM: it powers the adapters off). The daemon
+// powers hci0 on again and publishes the profile and its advertisement; a
+// central reads Connection State within 2 s of bluetoothd being back. The
+// test powers only the central's adapter.
+func TestDaemonBluetoothdRestart(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	startDaemon(t, "-h", "restart", "-a", "Bluenet Restart")
+	bus := vmtest.SystemBus(t)
+	restartBluetoothd(t, ctx, bus, restart{
+		sig:   "TERM",
+		power: []string{vmtest.CentralAdapter},
+		ready: func() time.Time { return advertising(t, ctx, bus, vmtest.PeripheralAdapter) },
+		read:  gatt.MustParseUUID(protocol.StateUUID),
+		want:  func(v []byte) bool { return len(v) >= 1 && protocol.StateKind(v[0]) == protocol.Disconnected },
+	})
+}
+
+// advertising waits until an advertisement is registered on adapter hci
+// (LEAdvertisingManager1.ActiveInstances > 0) and returns when it was.
+func advertising(t *testing.T, ctx context.Context, bus *dbus.Conn, hci string) time.Time {
+	t.Helper()
+	obj := bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+hci))
+	for ctx.Err() == nil {
+		var n byte
+		if obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0,
+			"org.bluez.LEAdvertisingManager1", "ActiveInstances").Store(&n) == nil && n > 0 {
+			return time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no advertisement on %s", hci)
+	return time.Time{}
 }

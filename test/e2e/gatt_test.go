@@ -485,12 +485,35 @@ func TestGATTBluetoothdRestart(t *testing.T) {
 	bus := vmtest.SystemBus(t)
 	for _, sig := range []string{"TERM", "KILL"} {
 		t.Run("SIG"+sig, func(t *testing.T) {
-			restartBluetoothd(t, ctx, bus, per, sig)
+			for len(per.regs) > 0 {
+				<-per.regs
+			}
+			restartBluetoothd(t, ctx, bus, restart{
+				sig:   sig,
+				power: []string{vmtest.PeripheralAdapter, vmtest.CentralAdapter},
+				ready: func() time.Time { return recv(t, per.regs, "re-registration") },
+				read:  e2eRead,
+				want:  func(v []byte) bool { return string(v) == "hello" },
+			})
 		})
 	}
 }
 
-func restartBluetoothd(t *testing.T, ctx context.Context, bus *dbus.Conn, per *peripheral, sig string) {
+// restart says how restartBluetoothd restarts bluetoothd and what it
+// reads afterwards.
+type restart struct {
+	sig   string              // "TERM" or "KILL"
+	power []string            // adapters the test powers on again after SIGTERM
+	ready func() time.Time    // if set, connect only after it returns (when the server was back)
+	read  gatt.UUID           // characteristic read with Read By Type
+	want  func(v []byte) bool // accepts the value read
+}
+
+// restartBluetoothd kills bluetoothd with r.sig, starts it again, connects
+// from hci1 with the kernel's stack (package att, independent of
+// bluetoothd) and reads r.read, retrying until it works. It fails the test
+// when the read succeeds more than 2 s after bluetoothd is back on the bus.
+func restartBluetoothd(t *testing.T, ctx context.Context, bus *dbus.Conn, r restart) {
 	owners := make(chan *dbus.Signal, 16)
 	bus.Signal(owners)
 	defer bus.RemoveSignal(owners)
@@ -498,10 +521,7 @@ func restartBluetoothd(t *testing.T, ctx context.Context, bus *dbus.Conn, per *p
 		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, "org.bluez")); err != nil {
 		t.Fatal(err)
 	}
-	for len(per.regs) > 0 {
-		<-per.regs
-	}
-	vmtest.Sh(t, `kill -`+sig+` $(pidof bluetoothd); wait_for 10 "bluetoothd gone" sh -c '! pidof bluetoothd'`)
+	vmtest.Sh(t, `kill -`+r.sig+` $(pidof bluetoothd); wait_for 10 "bluetoothd gone" sh -c '! pidof bluetoothd'`)
 	start := time.Now()
 	vmtest.Sh(t, `/usr/libexec/bluetooth/bluetoothd -n ${BLUETOOTHD_ARGS:-} >>$L/bluetoothd.log 2>&1 &`)
 	for back := false; !back; {
@@ -515,29 +535,30 @@ func restartBluetoothd(t *testing.T, ctx context.Context, bus *dbus.Conn, per *p
 		}
 	}
 	onBus := time.Since(start)
-	// bluetoothd powers the adapters off when it stops (not when killed);
-	// like a daemon using Adapter.SetPowered, power them on again.
-	if sig == "TERM" {
-		for _, hci := range []string{vmtest.PeripheralAdapter, vmtest.CentralAdapter} {
+	// bluetoothd powers the adapters off when it stops (not when killed).
+	if r.sig == "TERM" {
+		for _, hci := range r.power {
 			setPowered(t, ctx, bus, hci)
 		}
 	}
-	// Connect and read with the kernel's stack once the server says it is
-	// registered (a phone would connect when it sees the advertisement).
-	// Connecting earlier works too: after SIGKILL the kernel still sends
-	// the old advertisement, and the server drops a central that connected
-	// before the application was back (TestKilledBluezDisconnectsEarlyCentrals
-	// on the fake). It is not done here because closing an L2CAP socket
-	// whose link the peer is tearing down crashes Debian's 6.1 kernel
-	// ("kernel BUG at lib/list_debug.c:56" in hci_chan_del).
-	registered := recv(t, per.regs, "re-registration").Sub(start)
+	// Connecting before the application is back works too: after SIGKILL
+	// the kernel still sends the old advertisement, and package gatt drops
+	// a central that connected before the application was back
+	// (TestKilledBluezDisconnectsEarlyCentrals on the fake). Tests that can
+	// get there wait for r.ready, because closing an L2CAP socket whose
+	// link the peer is tearing down crashes Debian's 6.1 kernel ("kernel BUG
+	// at lib/list_debug.c:56" in hci_chan_del).
+	ready := "-"
+	if r.ready != nil {
+		ready = fmt.Sprintf("%.2fs", r.ready().Sub(start).Seconds())
+	}
 	var (
 		v     []byte
 		err   error
 		tries int
 	)
 	for ; ctx.Err() == nil; tries++ {
-		v, err = dialRead(ctx, e2eRead)
+		v, err = dialRead(ctx, r.read)
 		if err == nil {
 			break
 		}
@@ -545,11 +566,11 @@ func restartBluetoothd(t *testing.T, ctx context.Context, bus *dbus.Conn, per *p
 		time.Sleep(20 * time.Millisecond)
 	}
 	read := time.Since(start)
-	if err != nil || string(v) != "hello" {
+	if err != nil || !r.want(v) {
 		t.Fatalf("read after restart = %q, %v", v, err)
 	}
-	t.Logf("bluetoothd SIG%s: back on the bus %.2fs after start, application and advertisement registered %.2fs, central connected and read %.2fs (%.2fs after bluetoothd was back, %d attempts)",
-		sig, onBus.Seconds(), registered.Seconds(), read.Seconds(), (read - onBus).Seconds(), tries+1)
+	t.Logf("bluetoothd SIG%s: back on the bus %.2fs after start, server registered %s, central connected and read %.2fs (%.2fs after bluetoothd was back, %d attempts)",
+		r.sig, onBus.Seconds(), ready, read.Seconds(), (read - onBus).Seconds(), tries+1)
 	if read-onBus > 2*time.Second {
 		t.Errorf("central read again %.2fs after bluetoothd came back on the bus, want ≤ 2 s", (read - onBus).Seconds())
 	}
