@@ -15,8 +15,8 @@ type Service struct {
 	// Primary is true for a primary service, false for a secondary one.
 	Primary bool
 	// Includes lists services of the same application that this service
-	// includes, by index into Config.Services. See "Includes" in the
-	// package documentation for a BlueZ 5.66 limitation.
+	// includes, by index into Config.Services (typically secondary
+	// services). The server makes bluetoothd create them first.
 	Includes []int
 	// Characteristics of the service, in order.
 	Characteristics []Characteristic

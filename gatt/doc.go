@@ -69,14 +69,14 @@
 //     falls back to WriteValue/StartNotify anyway when they fail. This
 //     package favours per-device requests and precise errors over the
 //     throughput those sockets give.
-//   - Includes: bluetoothd links an included service only if it processed
-//     it before the including one, in the order of our GetManagedObjects
-//     reply. godbus encodes that dictionary in Go map order, so an include
-//     takes effect only some of the time. Prefer not to rely on Includes.
-//   - For the same reason bluetoothd allocates the handles of the
-//     characteristics of a service in an order that changes from one
-//     registration to the next. Centrals find characteristics by UUID, as
-//     they must; none should rely on handles or on the order of discovery.
+//   - bluetoothd lays out the attributes of an application in the order in
+//     which it learns of its objects, and links an included service only if
+//     that service came first. A GetManagedObjects reply is a dictionary
+//     without order (godbus encodes a Go map), so the server announces every
+//     object with InterfacesAdded, in declaration order and included
+//     services first, just before it replies: handles follow the order of
+//     [Service.Characteristics] and [Service.Includes] work, on every
+//     registration.
 //   - bluetoothd 5.66 counts the handle (and the offset) in the length it
 //     checks against the 512-byte limit of an attribute value
 //     (bluez/bluez#570, fixed in 5.70): it refuses with Invalid Attribute

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -191,4 +192,39 @@ func FuzzWritePath(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestObjectOrder(t *testing.T) {
+	svc := func(name string, includes ...int) *service {
+		return &service{path: dbus.ObjectPath("/app/" + name), def: Service{Includes: includes}}
+	}
+	tests := []struct {
+		name     string
+		services []*service
+		want     []string
+	}{
+		{"no includes: declaration order", []*service{svc("a"), svc("b"), svc("c")}, []string{"a", "b", "c"}},
+		{"included first", []*service{svc("a", 1), svc("b")}, []string{"b", "a"}},
+		{"chain", []*service{svc("a", 1), svc("b", 2), svc("c")}, []string{"c", "b", "a"}},
+		{"shared include once", []*service{svc("a", 2), svc("b", 2), svc("c")}, []string{"c", "a", "b"}},
+		{"cycle ends", []*service{svc("a", 1), svc("b", 0)}, []string{"b", "a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{services: tt.services}
+			// One characteristic with a descriptor on the first service:
+			// after all services, in declaration order.
+			c := &Char{path: tt.services[0].path + "/char0"}
+			c.descs = []*desc{{path: c.path + "/desc0"}}
+			tt.services[0].chars = []*Char{c}
+			var got []string
+			for _, p := range s.objectOrder() {
+				got = append(got, strings.TrimPrefix(string(p), "/app/"))
+			}
+			want := append(append([]string{}, tt.want...), "a/char0", "a/char0/desc0")
+			if !slices.Equal(got, want) {
+				t.Errorf("objectOrder = %v, want %v", got, want)
+			}
+		})
+	}
 }

@@ -198,11 +198,55 @@ func (s *Server) managedObjects() map[dbus.ObjectPath]map[string]map[string]dbus
 	return out
 }
 
+// objectOrder lists the application's object paths in the order
+// bluetoothd should create them: every service after the services it
+// includes, then the characteristics and descriptors in declaration order.
+func (s *Server) objectOrder() []dbus.ObjectPath {
+	var out []dbus.ObjectPath
+	done := make([]bool, len(s.services))
+	var visit func(i int)
+	visit = func(i int) {
+		if done[i] {
+			return
+		}
+		done[i] = true // before the includes: a cycle ends here
+		for _, inc := range s.services[i].def.Includes {
+			visit(inc)
+		}
+		out = append(out, s.services[i].path)
+	}
+	for i := range s.services {
+		visit(i)
+	}
+	for _, so := range s.services {
+		for _, c := range so.chars {
+			out = append(out, c.path)
+			for _, d := range c.descs {
+				out = append(out, d.path)
+			}
+		}
+	}
+	return out
+}
+
 type objectManager struct{ s *Server }
 
 // GetManagedObjects implements org.freedesktop.DBus.ObjectManager.
+//
+// bluetoothd creates the attributes of an application in the order in
+// which it first learns of its objects, and a dictionary reply has no order
+// (godbus encodes a Go map). So before replying, every object is announced
+// with InterfacesAdded in objectOrder, which bluetoothd's D-Bus client
+// processes first: characteristic handles follow the declaration order and
+// an included service exists before the service that includes it.
 func (o objectManager) GetManagedObjects() (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, *dbus.Error) {
-	return o.s.managedObjects(), nil
+	objs := o.s.managedObjects()
+	for _, p := range o.s.objectOrder() {
+		if err := o.s.conn.Emit(o.s.root, ifaceObjMgr+".InterfacesAdded", p, objs[p]); err != nil {
+			o.s.log.Debug("announce object", "path", p, "err", err)
+		}
+	}
+	return objs, nil
 }
 
 // propsTable returns an org.freedesktop.DBus.Properties method table for an

@@ -5,8 +5,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,7 +33,12 @@ var (
 	e2eInd    = gatt.MustParseUUID("5a1e0007-7b3c-4d6e-9f10-2a3b4c5d6e7f")
 	e2eErr    = gatt.MustParseUUID("5a1e0008-7b3c-4d6e-9f10-2a3b4c5d6e7f")
 	e2eDescW  = gatt.MustParseUUID("5a1e0009-7b3c-4d6e-9f10-2a3b4c5d6e7f")
+	e2eSvc2   = gatt.MustParseUUID("5a1e0100-7b3c-4d6e-9f10-2a3b4c5d6e7f") // secondary, included by e2eSvc
+	e2eInc    = gatt.MustParseUUID("5a1e0101-7b3c-4d6e-9f10-2a3b4c5d6e7f")
 )
+
+// e2eOrder is the declaration order of e2eSvc's characteristics.
+var e2eOrder = []gatt.UUID{e2eRead, e2eLong, e2eWrite, e2eCmd, e2eNotify, e2eInd, e2eErr}
 
 const e2eName = "gatt-e2e"
 
@@ -70,7 +77,7 @@ func startPeripheral(t testing.TB, ctx context.Context) *peripheral {
 		Adapter: vmtest.PeripheralAdapter,
 		Path:    "/org/bluenet/e2e",
 		Services: []gatt.Service{{
-			UUID: e2eSvc, Primary: true,
+			UUID: e2eSvc, Primary: true, Includes: []int{1},
 			Characteristics: []gatt.Characteristic{
 				{UUID: e2eRead, Flags: gatt.FlagRead, Value: []byte("hello"),
 					Descriptors: []gatt.Descriptor{
@@ -99,6 +106,11 @@ func startPeripheral(t testing.TB, ctx context.Context) *peripheral {
 						defer p.mu.Unlock()
 						return p.errNext
 					}},
+			},
+		}, {
+			UUID: e2eSvc2, Primary: false,
+			Characteristics: []gatt.Characteristic{
+				{UUID: e2eInc, Flags: gatt.FlagRead, Value: []byte("inc")},
 			},
 		}},
 		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{e2eSvc}, LocalName: e2eName},
@@ -388,26 +400,51 @@ func TestGATTPeripheral(t *testing.T) {
 		}
 		_ = sess
 	})
+	// bluetoothd lays the attributes out in the order it learns of the
+	// objects; package gatt announces them in declaration order, included
+	// services first, so both hold on every registration.
+	t.Run("includes and handle order", func(t *testing.T) {
+		dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer dcancel()
+		c, hs := dialKernel(t, dctx, e2eInc[:])
+		chars, err := c.Characteristics(dctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []gatt.UUID
+		for _, ch := range chars {
+			for _, u := range e2eOrder {
+				if string(ch.UUID) == string(reverse(u[:])) {
+					order = append(order, u)
+				}
+			}
+		}
+		if !slices.Equal(order, e2eOrder) {
+			t.Errorf("characteristics by handle: %v, want declaration order %v", order, e2eOrder)
+		}
+		// Include Declaration (0x2802): handle of the included service,
+		// end group handle (no UUID: it is a 128-bit one).
+		h, v, err := c.ReadByUUID(dctx, []byte{0x28, 0x02})
+		if err != nil || len(v) < 4 {
+			t.Fatalf("include declaration: %d % x, %v", h, v, err)
+		}
+		start, end := binary.LittleEndian.Uint16(v), binary.LittleEndian.Uint16(v[2:])
+		if inc := hs[0].Handle; inc < start || inc > end {
+			t.Errorf("include declaration covers 0x%04x-0x%04x, but the included characteristic is at 0x%04x", start, end, inc)
+		}
+		if got, err := c.Read(dctx, hs[0].ValueHandle); err != nil || string(got) != "inc" {
+			t.Errorf("included service's characteristic = %q, %v", got, err)
+		}
+		t.Logf("include declaration at 0x%04x → service 0x%04x-0x%04x", h, start, end)
+	})
 	// Two BlueZ stacks agree on MTU 517, so above every value fits one
 	// PDU. The kernel's stack with package att keeps the default MTU 23:
 	// reads take Read Blob requests and writes Prepare/Execute Write.
 	t.Run("long read and long write at MTU 23", func(t *testing.T) {
 		dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
 		defer dcancel()
-		c, err := att.Dial(dctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		chars, err := c.Characteristics(dctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		long, ok1 := att.Find(chars, e2eLong[:])
-		w, ok2 := att.Find(chars, e2eWrite[:])
-		if !ok1 || !ok2 {
-			t.Fatalf("characteristics %+v lack %s or %s", chars, e2eLong, e2eWrite)
-		}
+		c, hs := dialKernel(t, dctx, e2eLong[:], e2eWrite[:])
+		long, w := hs[0], hs[1]
 		per.mu.Lock()
 		hits := per.readHits
 		per.mu.Unlock()
@@ -623,6 +660,41 @@ func dialRead(ctx context.Context, u gatt.UUID) ([]byte, error) {
 	}
 }
 
+// dialKernel connects from hci1 to hci0 with the kernel's stack (package
+// att), discovers the characteristics and returns those with the given
+// UUIDs (big-endian, 2 or 16 bytes), in that order. The connection closes
+// at the end of the test.
+func dialKernel(t testing.TB, ctx context.Context, uuids ...[]byte) (*att.Conn, []att.Characteristic) {
+	t.Helper()
+	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	chars, err := c.Characteristics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []att.Characteristic
+	for _, u := range uuids {
+		ch, ok := att.Find(chars, u)
+		if !ok {
+			t.Fatalf("no characteristic % x among %+v", u, chars)
+		}
+		out = append(out, ch)
+	}
+	return c, out
+}
+
+// reverse returns b in reverse order (a UUID as written → on the wire).
+func reverse(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, x := range b {
+		out[len(b)-1-i] = x
+	}
+	return out
+}
+
 func setPowered(t *testing.T, ctx context.Context, bus *dbus.Conn, hci string) {
 	t.Helper()
 	obj := bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+hci))
@@ -674,20 +746,8 @@ func BenchmarkGATTRead(b *testing.B) {
 	recv(b, per.discs, "disconnect")
 	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer dcancel()
-	kc, err := att.Dial(dctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer kc.Close()
-	chars, err := kc.Characteristics(dctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	app, ok1 := att.Find(chars, e2eRead[:])
-	name, ok2 := att.Find(chars, []byte{0x2a, 0x00})
-	if !ok1 || !ok2 {
-		b.Fatalf("characteristics %+v lack %s or 0x2a00", chars, e2eRead)
-	}
+	kc, hs := dialKernel(b, dctx, e2eRead[:], []byte{0x2a, 0x00}) // 0x2a00: GAP Device Name
+	app, name := hs[0], hs[1]
 	appLat := make([]time.Duration, 0, n)
 	nameLat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
