@@ -811,3 +811,50 @@ func BenchmarkGATTNotify(b *testing.B) {
 	b.ReportMetric(float64(n)/el.Seconds(), "notifications/s")
 	b.Logf("%d notifications delivered in %v: %.0f/s", n, el, float64(n)/el.Seconds())
 }
+
+// TestGATTAdvertisingLimits fills the controller's advertising slots with
+// one server each until bluetoothd refuses, and checks that the refusal is
+// ErrAdvertisingSlotsFull and that it came when bluetoothd said it would
+// (LEAdvertisingManager1.SupportedInstances). An advertisement that cannot
+// fit in 31 bytes is refused before it reaches bluetoothd.
+func TestGATTAdvertisingLimits(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn := vmtest.SystemBus(t)
+	var free byte
+	if err := conn.Object("org.bluez", "/org/bluez/"+vmtest.PeripheralAdapter).CallWithContext(ctx,
+		"org.freedesktop.DBus.Properties.Get", 0, "org.bluez.LEAdvertisingManager1", "SupportedInstances").Store(&free); err != nil {
+		t.Fatal(err)
+	}
+	open := func(i int) *gatt.Server {
+		srv, err := gatt.Open(ctx, gatt.Config{
+			Conn: conn, Adapter: vmtest.PeripheralAdapter, Path: dbus.ObjectPath(fmt.Sprintf("/org/bluenet/limits%d", i)),
+			Services: []gatt.Service{{UUID: e2eSvc, Primary: true, Characteristics: []gatt.Characteristic{
+				{UUID: e2eRead, Flags: gatt.FlagRead, Value: []byte("x")}}}},
+		})
+		if err != nil {
+			t.Fatalf("open server %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		return srv
+	}
+	var n int
+	for ; n <= int(free)+1; n++ {
+		err := open(n).Advertise(ctx, gatt.Advertisement{LocalName: fmt.Sprintf("slot %d", n)})
+		if errors.Is(err, gatt.ErrAdvertisingSlotsFull) {
+			t.Logf("advertisement %d refused: %v", n+1, err)
+			break
+		}
+		if err != nil {
+			t.Fatalf("advertisement %d: %v", n+1, err)
+		}
+	}
+	if n != int(free) {
+		t.Errorf("%d advertisements registered before ErrAdvertisingSlotsFull, bluetoothd said %d instances were free", n, free)
+	}
+	big := gatt.Advertisement{ServiceUUIDs: []gatt.UUID{e2eSvc}, ManufacturerData: map[uint16][]byte{0xffff: make([]byte, 20)}}
+	if err := open(100).Advertise(ctx, big); !errors.Is(err, gatt.ErrAdvertisementTooLarge) {
+		t.Errorf("128-bit UUID + 20 bytes of manufacturer data: %v, want ErrAdvertisementTooLarge", err)
+	}
+}
