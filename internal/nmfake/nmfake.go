@@ -79,6 +79,11 @@ type Network struct {
 	DHCPFails bool
 	// Hang makes association never complete (for timeouts).
 	Hang bool
+	// LinkDrops is how many activations lose the link right after the key
+	// exchange succeeded (IP_CONFIG → NEED_AUTH reason 8 → FAILED reason 7,
+	// as NetworkManager reports an access point that ends a completed
+	// handshake); later activations succeed.
+	LinkDrops int
 }
 
 // Config tunes the fake. The zero value is useful.
@@ -734,6 +739,18 @@ func (f *NM) run(gen int, a *active, prev *profile) {
 		return
 	}
 	if !step(s, StateIPConfig, 0) {
+		return
+	}
+	f.mu.Lock()
+	drop := net.LinkDrops > 0
+	if drop {
+		net.LinkDrops--
+	}
+	f.mu.Unlock()
+	if drop {
+		if step(s, StateNeedAuth, 8) && step(s, StateFailed, 7) {
+			f.fail(gen, a, prev)
+		}
 		return
 	}
 	if net.DHCPFails {

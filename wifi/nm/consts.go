@@ -33,6 +33,7 @@ const (
 	devDisconnected uint32 = 30
 	devPrepare      uint32 = 40
 	devNeedAuth     uint32 = 60
+	devIPConfig     uint32 = 70
 	devActivated    uint32 = 100
 	devDeactivating uint32 = 110
 	devFailed       uint32 = 120

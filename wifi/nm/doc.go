@@ -19,7 +19,12 @@
 // whose Reason says why. NetworkManager without a secret agent reports a wrong
 // passphrase as device reason NO_SECRETS (7) after SUPPLICANT_DISCONNECT (8);
 // both map to wifi.ErrWrongPassword. The NEED_AUTH state alone is not a
-// failure.
+// failure. NetworkManager reports the same reasons when the access point
+// drops the link right after a successful key exchange (seen with a slow
+// access point that missed the last handshake frame): the device had then
+// reached IP_CONFIG, so the secret was right; the join activates the new
+// profile once more and, if that fails too, reports wifi.ErrFailed, never
+// a wrong password.
 //
 // Only one join runs at a time: a second Join while one runs returns at once
 // with wifi.ErrBusy and changes nothing (it does not supersede the first).

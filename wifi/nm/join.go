@@ -109,9 +109,24 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	log = log.With("profile", connPath, "active", acPath)
 	log.Debug("join: activating")
 
-	reason, detail, werr := c.waitActivated(ctx, signals, dev, acPath, secret != "")
+	reason, detail, werr, keysDone := c.waitActivated(ctx, signals, dev, acPath, secret != "")
 	unlisten()
 	listening = false
+	if reason != wifi.ReasonNone && reason != wifi.ReasonCanceled && keysDone {
+		// The key exchange had succeeded, so the secret is right: the access
+		// point dropped the link afterwards (NetworkManager then reports
+		// NO_SECRETS, like a wrong password). Try once more.
+		log.Info("join: link lost after the key exchange, activating again", "detail", detail)
+		signals, unlisten = c.listen()
+		listening = true
+		if err := c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".ActivateConnection", connPath, dev, dbus.ObjectPath("/")).Store(&acPath); err != nil {
+			reason, detail, werr = wifi.ReasonFailed, "activating again after the link was lost", err
+		} else {
+			reason, detail, werr, _ = c.waitActivated(ctx, signals, dev, acPath, secret != "")
+		}
+		unlisten()
+		listening = false
+	}
 	if reason == wifi.ReasonNone {
 		log.Info("join: activated", "elapsed", time.Since(start).Round(time.Millisecond))
 		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret))
@@ -160,17 +175,24 @@ func (c *Client) callFailed(err error) error {
 
 // waitActivated follows the activation of acPath on dev until it is
 // ACTIVATED (ReasonNone), fails, times out, ctx is done or NetworkManager
-// leaves the bus.
-func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal, dev, acPath dbus.ObjectPath, secured bool) (wifi.Reason, string, error) {
+// leaves the bus. keysDone reports that the device got to IP_CONFIG, i.e.
+// the key exchange had succeeded: a later failure is then not a wrong
+// password, whatever reason NetworkManager gives.
+func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal, dev, acPath dbus.ObjectPath, secured bool) (_ wifi.Reason, _ string, _ error, keysDone bool) {
 	timer := time.NewTimer(c.cfg.JoinTimeout)
 	defer timer.Stop()
 	var lastDevReason uint32 // the last notable reason of a device state change
 	seenOurs := false        // the device's ActiveConnection was acPath at least once
-	devFailure := func(r uint32) (wifi.Reason, string, error) {
+	onOurs := true           // the device's ActiveConnection is acPath (as far as signals tell)
+	devFailure := func(r uint32) (wifi.Reason, string, error, bool) {
 		if r == 0 || r == 1 {
 			r = lastDevReason
 		}
-		return reasonOf(r, secured), "NetworkManager device reason " + devReasonString(r), nil
+		reason := reasonOf(r, secured)
+		if keysDone && reason == wifi.ReasonWrongPassword {
+			reason = wifi.ReasonFailed
+		}
+		return reason, "NetworkManager device reason " + devReasonString(r), nil, keysDone
 	}
 
 	// The activation may already be over when AddAndActivateConnection2
@@ -179,32 +201,36 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 	for {
 		select {
 		case <-ctx.Done():
-			return wifi.ReasonCanceled, "", ctx.Err()
+			return wifi.ReasonCanceled, "", ctx.Err(), keysDone
 		case <-c.done:
-			return wifi.ReasonCanceled, "client closed", nil
+			return wifi.ReasonCanceled, "client closed", nil, keysDone
 		case <-timer.C:
-			return wifi.ReasonTimeout, fmt.Sprintf("not activated within %v", c.cfg.JoinTimeout), nil
+			return wifi.ReasonTimeout, fmt.Sprintf("not activated within %v", c.cfg.JoinTimeout), nil, keysDone
 		case sig := <-listener:
 			switch {
 			case sig.Name == ifaceDBus+".NameOwnerChanged":
-				return wifi.ReasonUnavailable, "NetworkManager left the bus", nil
+				return wifi.ReasonUnavailable, "NetworkManager left the bus", nil, keysDone
 			case sig.Path == acPath && sig.Name == ifaceActive+".StateChanged" && len(sig.Body) == 2:
 				st, _ := sig.Body[0].(uint32)
 				r, _ := sig.Body[1].(uint32)
 				switch st {
 				case acActivated:
-					return wifi.ReasonNone, "", nil
+					return wifi.ReasonNone, "", nil, keysDone
 				case acDeactivated:
 					if lastDevReason != 0 {
 						return devFailure(lastDevReason)
 					}
-					return reasonOfActive(r, secured), fmt.Sprintf("NetworkManager active connection reason %d", r), nil
+					reason := reasonOfActive(r, secured)
+					if keysDone && reason == wifi.ReasonWrongPassword {
+						reason = wifi.ReasonFailed
+					}
+					return reason, fmt.Sprintf("NetworkManager active connection reason %d", r), nil, keysDone
 				}
 			case sig.Path == acPath && sig.Name == ifaceProperties+".PropertiesChanged" && changed(sig, ifaceActive, "State"):
 				m, _ := sig.Body[1].(map[string]dbus.Variant)
 				switch st, _ := m["State"].Value().(uint32); st {
 				case acActivated:
-					return wifi.ReasonNone, "", nil
+					return wifi.ReasonNone, "", nil, keysDone
 				case acDeactivated:
 					return devFailure(lastDevReason)
 				}
@@ -215,6 +241,9 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 				if r > 1 && r != 60 { // not NONE, UNKNOWN or NEW_ACTIVATION
 					lastDevReason = r
 				}
+				if onOurs && newState >= devIPConfig && newState <= devActivated {
+					keysDone = true
+				}
 				if newState == devFailed {
 					return devFailure(r)
 				}
@@ -222,11 +251,12 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 				// Another activation took the device over.
 				m, _ := sig.Body[1].(map[string]dbus.Variant)
 				p, _ := m["ActiveConnection"].Value().(dbus.ObjectPath)
+				onOurs = p == acPath
 				switch {
 				case p == acPath:
 					seenOurs = true
 				case seenOurs && p != "/" && p != "":
-					return wifi.ReasonFailed, "another connection was activated on the device", nil
+					return wifi.ReasonFailed, "another connection was activated on the device", nil, keysDone
 				}
 			}
 		}

@@ -298,12 +298,16 @@ func TestJoinFailureRollsBack(t *testing.T) {
 		{name: "not found", ssid: "nowhere", secret: "password1", want: wifi.ErrNotFound, wantDetail: "53"},
 		{name: "timeout", ssid: "H", secret: "password-h", timeout: 50 * time.Millisecond, want: wifi.ErrTimeout},
 		{name: "DHCP failed", ssid: "D", secret: "", want: wifi.ErrDHCPFailed},
+		// The key exchange succeeded twice and the access point dropped the
+		// link both times: not a wrong password.
+		{name: "link lost after the key exchange, twice", ssid: "L", secret: "password-l", want: wifi.ErrFailed, wantDetail: "reason 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := setup(t, tt.fcfg, nm.Config{JoinTimeout: tt.timeout}, netA, netB,
 				nmfake.Network{SSID: []byte("H"), PSK: "password-h", Hang: true},
-				nmfake.Network{SSID: []byte("D"), DHCPFails: true})
+				nmfake.Network{SSID: []byte("D"), DHCPFails: true},
+				nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 2})
 			e.connectA(t, "bluenet")
 			ch := e.c.WatchState(ctxT(t))
 			err := e.c.Join(ctxT(t), []byte(tt.ssid), tt.secret)
@@ -332,6 +336,24 @@ func TestJoinFailureRollsBack(t *testing.T) {
 				return len(ps) == 1 && ps[0].ID == "bluenet" && string(ps[0].SSID) == "A"
 			})
 		})
+	}
+}
+
+// TestJoinRetriesWhenLinkLostAfterKeys: the access point drops the link
+// once right after a successful key exchange (NetworkManager then says
+// NO_SECRETS); the join activates once more and succeeds.
+func TestJoinRetriesWhenLinkLostAfterKeys(t *testing.T) {
+	e := setup(t, nmfake.Config{}, nm.Config{}, netA, nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 1})
+	e.connectA(t, "bluenet")
+	if err := e.c.Join(ctxT(t), []byte("L"), "password-l"); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if n := strings.Count(strings.Join(e.fake.Calls(), " "), "ActivateConnection"); n < 2 {
+		t.Errorf("calls %v: want AddAndActivateConnection2 and one ActivateConnection", e.fake.Calls())
+	}
+	ps := e.fake.Profiles()
+	if len(ps) != 1 || ps[0].ID != "bluenet" || string(ps[0].SSID) != "L" {
+		t.Errorf("profiles %+v, want one bluenet profile for L", ps)
 	}
 }
 
