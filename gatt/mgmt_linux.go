@@ -69,24 +69,34 @@ func (m *mgmtSocket) do(ctx context.Context, op, index uint16, params ...byte) (
 	}
 }
 
-// BREDR reports whether BR/EDR is enabled on the adapter; false for an
-// LE-only controller. It reads the kernel's management interface.
-func (a *Adapter) BREDR(ctx context.Context) (bool, error) {
-	idx, err := controllerIndex(a.Name())
+// withController opens a management socket and runs f with it and the
+// index of the controller named name ("hci0").
+func withController(name string, f func(m *mgmtSocket, idx uint16) error) error {
+	idx, err := controllerIndex(name)
 	if err != nil {
-		return false, err
+		return err
 	}
 	m, err := openMgmt()
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer m.close()
-	info, err := m.do(ctx, mgmtOpReadInfo, idx)
-	if err != nil {
-		return false, err
-	}
-	_, cur, err := mgmtSettings(info)
-	return cur&mgmtSettingBREDR != 0, err
+	return f(m, idx)
+}
+
+// BREDR reports whether BR/EDR is enabled on the adapter; false for an
+// LE-only controller. It reads the kernel's management interface.
+func (a *Adapter) BREDR(ctx context.Context) (on bool, err error) {
+	err = withController(a.Name(), func(m *mgmtSocket, idx uint16) error {
+		info, err := m.do(ctx, mgmtOpReadInfo, idx)
+		if err != nil {
+			return err
+		}
+		_, cur, err := mgmtSettings(info)
+		on = cur&mgmtSettingBREDR != 0
+		return err
+	})
+	return on, err
 }
 
 // SetBREDR switches BR/EDR (classic Bluetooth) on or off on a dual-mode
@@ -97,15 +107,12 @@ func (a *Adapter) BREDR(ctx context.Context) (bool, error) {
 // powered off and on again around it. Switching off an LE-only controller
 // does nothing; switching it on fails with ErrNotSupported.
 func (a *Adapter) SetBREDR(ctx context.Context, on bool) error {
-	idx, err := controllerIndex(a.Name())
-	if err != nil {
-		return err
-	}
-	m, err := openMgmt()
-	if err != nil {
-		return err
-	}
-	defer m.close()
+	return withController(a.Name(), func(m *mgmtSocket, idx uint16) error {
+		return a.setBREDR(ctx, m, idx, on)
+	})
+}
+
+func (a *Adapter) setBREDR(ctx context.Context, m *mgmtSocket, idx uint16, on bool) error {
 	info, err := m.do(ctx, mgmtOpReadInfo, idx)
 	if err != nil {
 		return err
@@ -147,19 +154,12 @@ func (a *Adapter) SetBREDR(ctx context.Context, on bool) error {
 // management interface (needs CAP_NET_ADMIN). bluetoothd's
 // Device1.Disconnect waits 2 s before it does the same.
 func disconnectNow(ctx context.Context, adapter, addr, addrType string) error {
-	idx, err := controllerIndex(adapter)
-	if err != nil {
-		return err
-	}
 	params, err := mgmtAddress(addr, addrType)
 	if err != nil {
 		return err
 	}
-	m, err := openMgmt()
-	if err != nil {
+	return withController(adapter, func(m *mgmtSocket, idx uint16) error {
+		_, err := m.do(ctx, mgmtOpDisconnect, idx, params...)
 		return err
-	}
-	defer m.close()
-	_, err = m.do(ctx, mgmtOpDisconnect, idx, params...)
-	return err
+	})
 }
