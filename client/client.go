@@ -16,7 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/central"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
 // Errors of this package; test with errors.Is. Join failures reported by the
@@ -131,7 +131,7 @@ func (d Device) Label() string {
 // connected), then for every sighting and update (such as a new RSSI) until
 // ctx is done. Scan returns nil when ctx's deadline ends it.
 func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
-	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}}, func(a central.Advertisement) bool {
+	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}, func(a central.Advertisement) bool {
 		fn(device(a))
 		return true
 	})
@@ -168,7 +168,7 @@ func IsAddress(s string) bool { return addressRE.MatchString(s) }
 func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScanTimeout)
 	defer cancel()
-	filter := central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}}
+	filter := central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}
 	if IsAddress(target) {
 		// An address finds the device whether or not the Bluenet UUID is in
 		// its advertisement (some devices put it in the scan response).
@@ -225,13 +225,13 @@ func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	s := &Session{cl: c, p: p, dev: dev}
-	for _, u := range []string{protocol.StateUUID, protocol.SSIDUUID, protocol.CredentialsUUID} {
+	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID} {
 		if !p.HasCharacteristic(u) {
 			_ = s.Close()
 			return nil, fmt.Errorf("%w: %s has no characteristic %s", ErrNotBluenet, dev.Address, u)
 		}
 	}
-	s.result = p.HasCharacteristic(protocol.ResultUUID)
+	s.result = p.HasCharacteristic(bluenet.ResultUUID)
 	c.log.Debug("connected", "address", dev.Address, "result_characteristic", s.result, "was_connected", p.WasConnected())
 	return s, nil
 }
@@ -251,12 +251,12 @@ func (s *Session) Close() error {
 
 // Info is what a Bluenet device tells about itself.
 type Info struct {
-	State    protocol.State
+	State    bluenet.State
 	Hostname string
 	Version  string
 	// LastResult is the Result characteristic's value; nil when the device
 	// has none.
-	LastResult *protocol.Result
+	LastResult *bluenet.Result
 }
 
 // Info reads the state, host name, version and (when there is one) the
@@ -268,20 +268,20 @@ func (s *Session) Info(ctx context.Context) (Info, error) {
 		return info, err
 	}
 	info.State = st
-	if info.Hostname, err = s.readString(ctx, protocol.HostnameUUID); err != nil {
+	if info.Hostname, err = s.readString(ctx, bluenet.HostnameUUID); err != nil {
 		return info, err
 	}
-	if s.p.HasCharacteristic(protocol.VersionUUID) {
-		if info.Version, err = s.readString(ctx, protocol.VersionUUID); err != nil {
+	if s.p.HasCharacteristic(bluenet.VersionUUID) {
+		if info.Version, err = s.readString(ctx, bluenet.VersionUUID); err != nil {
 			return info, err
 		}
 	}
 	if s.result {
-		b, err := s.read(ctx, protocol.ResultUUID)
+		b, err := s.read(ctx, bluenet.ResultUUID)
 		if err != nil {
 			return info, err
 		}
-		r, err := protocol.ParseResult(b)
+		r, err := bluenet.ParseResult(b)
 		if err != nil {
 			return info, fmt.Errorf("client: %w", err)
 		}
@@ -315,12 +315,12 @@ func (s *Session) readString(ctx context.Context, uuid string) (string, error) {
 	return string(b), err
 }
 
-func (s *Session) readState(ctx context.Context) (protocol.State, error) {
-	b, err := s.read(ctx, protocol.StateUUID)
+func (s *Session) readState(ctx context.Context) (bluenet.State, error) {
+	b, err := s.read(ctx, bluenet.StateUUID)
 	if err != nil {
-		return protocol.State{}, err
+		return bluenet.State{}, err
 	}
-	st, err := protocol.ParseState(b)
+	st, err := bluenet.ParseState(b)
 	if err != nil {
 		return st, fmt.Errorf("client: %w", err)
 	}

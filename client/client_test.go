@@ -8,28 +8,28 @@ import (
 	"time"
 
 	"github.com/bluenet-project/bluenet/central"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
-func st(kind protocol.StateKind, ssid string) protocol.State {
-	return protocol.State{Kind: kind, SSID: []byte(ssid)}
+func st(kind bluenet.StateKind, ssid string) bluenet.State {
+	return bluenet.State{Kind: kind, SSID: []byte(ssid)}
 }
 
 // event is one thing a device reports, at a time after the credentials
 // write.
 type event struct {
 	at     time.Duration
-	state  *protocol.State
-	result *protocol.Result
+	state  *bluenet.State
+	result *bluenet.Result
 }
 
-func stateAt(at time.Duration, kind protocol.StateKind, ssid string) event {
+func stateAt(at time.Duration, kind bluenet.StateKind, ssid string) event {
 	s := st(kind, ssid)
 	return event{at: at, state: &s}
 }
 
-func resultAt(at time.Duration, code protocol.ResultCode) event {
-	return event{at: at, result: &protocol.Result{Code: code, Text: code.String()}}
+func resultAt(at time.Duration, code bluenet.ResultCode) event {
+	return event{at: at, result: &bluenet.Result{Code: code, Text: code.String()}}
 }
 
 func TestJoinTracker(t *testing.T) {
@@ -37,11 +37,11 @@ func TestJoinTracker(t *testing.T) {
 		ok      = "ok"
 		pending = "pending"
 	)
-	down, disc, conning, conn := protocol.Down, protocol.Disconnected, protocol.Connecting, protocol.Connected
+	down, disc, conning, conn := bluenet.Down, bluenet.Disconnected, bluenet.Connecting, bluenet.Connected
 	tests := []struct {
 		name      string
 		hasResult bool
-		initial   protocol.State
+		initial   bluenet.State
 		events    []event
 		want      string // ok, pending, or the failure's Result code
 	}{
@@ -72,17 +72,17 @@ func TestJoinTracker(t *testing.T) {
 			stateAt(time.Second, conning, "home"), stateAt(60*time.Second, conning, "home")}, pending},
 		// Bluenet: the Result decides.
 		{"result ok after Connected", true, st(disc, ""), []event{
-			resultAt(10*time.Millisecond, protocol.ResultInProgress), stateAt(time.Second, conning, "home"),
-			stateAt(2*time.Second, conn, "home"), resultAt(2*time.Second, protocol.ResultOK)}, ok},
+			resultAt(10*time.Millisecond, bluenet.ResultInProgress), stateAt(time.Second, conning, "home"),
+			stateAt(2*time.Second, conn, "home"), resultAt(2*time.Second, bluenet.ResultOK)}, ok},
 		{"result ok before Connected", true, st(disc, ""), []event{
-			resultAt(2*time.Second, protocol.ResultOK), stateAt(2*time.Second, conn, "home")}, ok},
+			resultAt(2*time.Second, bluenet.ResultOK), stateAt(2*time.Second, conn, "home")}, ok},
 		{"result ok but state elsewhere", true, st(conn, "old"), []event{
-			resultAt(2*time.Second, protocol.ResultOK)}, pending},
+			resultAt(2*time.Second, bluenet.ResultOK)}, pending},
 		{"result wrong password, old network kept", true, st(conn, "old"), []event{
-			resultAt(10*time.Millisecond, protocol.ResultInProgress), stateAt(100*time.Millisecond, conning, "home"),
-			stateAt(5*time.Second, conn, "old"), resultAt(5*time.Second, protocol.ResultWrongPassword)}, "wrong password"},
-		{"result not found", true, st(disc, ""), []event{resultAt(26*time.Second, protocol.ResultNotFound)}, "network not found"},
-		{"result busy", true, st(disc, ""), []event{resultAt(time.Second, protocol.ResultBusy)}, "busy: another join is running"},
+			resultAt(10*time.Millisecond, bluenet.ResultInProgress), stateAt(100*time.Millisecond, conning, "home"),
+			stateAt(5*time.Second, conn, "old"), resultAt(5*time.Second, bluenet.ResultWrongPassword)}, "wrong password"},
+		{"result not found", true, st(disc, ""), []event{resultAt(26*time.Second, bluenet.ResultNotFound)}, "network not found"},
+		{"result busy", true, st(disc, ""), []event{resultAt(time.Second, bluenet.ResultBusy)}, "busy: another join is running"},
 		{"result: Connected to ssid alone is not enough", true, st(conn, "home"), []event{
 			stateAt(time.Second, conn, "home"), stateAt(20*time.Second, conn, "home")}, pending},
 		{"result: state fallback is not a failure", true, st(disc, ""), []event{
@@ -215,7 +215,7 @@ func TestIsAddressAndLabel(t *testing.T) {
 }
 
 func TestJoinErrorText(t *testing.T) {
-	err := fmt.Errorf("wrapped: %w", &JoinError{SSID: []byte{0xff, 'x'}, Code: protocol.ResultWrongPassword, Text: "wrong password"})
+	err := fmt.Errorf("wrapped: %w", &JoinError{SSID: []byte{0xff, 'x'}, Code: bluenet.ResultWrongPassword, Text: "wrong password"})
 	if !errors.Is(err, ErrJoinFailed) {
 		t.Errorf("JoinError does not match ErrJoinFailed")
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
 // Networks is one round of a device's Available Networks notifications.
@@ -28,7 +28,7 @@ type Networks struct {
 // and a nil error). A device that sees no networks sends nothing: the
 // result is then empty and incomplete.
 func (s *Session) Networks(ctx context.Context) (Networks, error) {
-	vals, stop, err := s.subscribe(ctx, protocol.NetworksUUID)
+	vals, stop, err := s.subscribe(ctx, bluenet.NetworksUUID)
 	if err != nil {
 		return Networks{}, err
 	}

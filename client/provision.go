@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/bluenet-project/bluenet/central"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -17,13 +17,13 @@ type JoinError struct {
 	SSID []byte
 	// Code is the device's Result code; ResultFailed when the device does
 	// not say why (it has no Result characteristic).
-	Code protocol.ResultCode
+	Code bluenet.ResultCode
 	// Text explains the failure; it never contains the password.
 	Text string
 }
 
 func (e *JoinError) Error() string {
-	return fmt.Sprintf("client: joining %s failed: %s", protocol.QuoteSSID(e.SSID), e.Text)
+	return fmt.Sprintf("client: joining %s failed: %s", bluenet.QuoteSSID(e.SSID), e.Text)
 }
 
 // Is makes errors.Is(err, ErrJoinFailed) true.
@@ -32,7 +32,7 @@ func (e *JoinError) Is(target error) bool { return target == ErrJoinFailed }
 // Outcome is a successful join.
 type Outcome struct {
 	// State is the device's final Connection State: Connected to the SSID.
-	State protocol.State
+	State bluenet.State
 	// Hostname is what the device reports once connected (often with its
 	// new IP address in it).
 	Hostname string
@@ -63,7 +63,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 	if progress == nil {
 		progress = func(string) {}
 	}
-	states, stopStates, err := s.subscribe(ctx, protocol.StateUUID)
+	states, stopStates, err := s.subscribe(ctx, bluenet.StateUUID)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -71,7 +71,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 	var results <-chan []byte
 	if s.result {
 		var stopResults func()
-		if results, stopResults, err = s.subscribe(ctx, protocol.ResultUUID); err != nil {
+		if results, stopResults, err = s.subscribe(ctx, bluenet.ResultUUID); err != nil {
 			return Outcome{}, err
 		}
 		defer stopResults()
@@ -82,8 +82,8 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 	}
 	progress("device is " + initial.String())
 
-	progress("sending SSID " + protocol.QuoteSSID(ssid))
-	if err := s.write(ctx, protocol.SSIDUUID, ssid); err != nil {
+	progress("sending SSID " + bluenet.QuoteSSID(ssid))
+	if err := s.write(ctx, bluenet.SSIDUUID, ssid); err != nil {
 		return Outcome{}, s.refused(ssid, "SSID", err)
 	}
 	if password == "" {
@@ -93,11 +93,11 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 	}
 	t := &joinTracker{ssid: ssid, hasResult: s.result, initial: initial, last: initial, start: time.Now(),
 		fallback: s.cl.cfg.FallbackGrace, settle: s.cl.cfg.Settle}
-	if err := s.write(ctx, protocol.CredentialsUUID, []byte(password)); err != nil {
+	if err := s.write(ctx, bluenet.CredentialsUUID, []byte(password)); err != nil {
 		return Outcome{}, s.refused(ssid, "password", err)
 	}
 	s.cl.log.Debug("credentials written", "ssid", string(ssid), "result_characteristic", s.result)
-	progress("waiting for the device to join " + protocol.QuoteSSID(ssid))
+	progress("waiting for the device to join " + bluenet.QuoteSSID(ssid))
 
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -107,7 +107,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return Outcome{}, fmt.Errorf("%w: the device did not join %s in time (it is %s)",
-					ErrTimeout, protocol.QuoteSSID(ssid), t.last)
+					ErrTimeout, bluenet.QuoteSSID(ssid), t.last)
 			}
 			return Outcome{}, ctx.Err()
 		case <-s.p.Done():
@@ -117,7 +117,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 				states = nil
 				continue
 			}
-			st, perr := protocol.ParseState(v)
+			st, perr := bluenet.ParseState(v)
 			if perr != nil {
 				s.cl.log.Debug("ignoring Connection State", "err", perr)
 				continue
@@ -131,14 +131,14 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 				results = nil
 				continue
 			}
-			r, perr := protocol.ParseResult(v)
+			r, perr := bluenet.ParseResult(v)
 			if perr != nil {
 				s.cl.log.Debug("ignoring Result", "err", perr)
 				continue
 			}
 			progress("device says: " + r.String())
 			done, err = t.onResult(r)
-			if !done && r.Code == protocol.ResultOK {
+			if !done && r.Code == bluenet.ResultOK {
 				// Joined: make sure of the state rather than wait for a
 				// notification that may have come first.
 				st, rerr := s.readState(ctx)
@@ -155,7 +155,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 		return Outcome{}, err
 	}
 	out := Outcome{State: t.last}
-	if out.Hostname, err = s.readString(ctx, protocol.HostnameUUID); err != nil {
+	if out.Hostname, err = s.readString(ctx, bluenet.HostnameUUID); err != nil {
 		s.cl.log.Warn("read host name", "err", err)
 	}
 	return out, nil
@@ -164,12 +164,12 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 // refused turns a failed SSID or Credentials write into an error.
 func (s *Session) refused(ssid []byte, what string, err error) error {
 	if errors.Is(err, central.ErrInvalidLength) || errors.Is(err, central.ErrNotPermitted) {
-		return &JoinError{SSID: ssid, Code: protocol.ResultInvalidInput, Text: "the device refused the " + what}
+		return &JoinError{SSID: ssid, Code: bluenet.ResultInvalidInput, Text: "the device refused the " + what}
 	}
 	return err
 }
 
-func sameState(a, b protocol.State) bool { return a.Is(b.Kind, b.SSID) }
+func sameState(a, b bluenet.State) bool { return a.Is(b.Kind, b.SSID) }
 
 // joinTracker decides, from what the device reports after the credentials
 // were written, whether a join succeeded, failed or is still running.
@@ -177,12 +177,12 @@ func sameState(a, b protocol.State) bool { return a.Is(b.Kind, b.SSID) }
 type joinTracker struct {
 	ssid      []byte
 	hasResult bool
-	initial   protocol.State
+	initial   bluenet.State
 	start     time.Time     // when the credentials were written
 	fallback  time.Duration // see Config.FallbackGrace
 	settle    time.Duration // see Config.Settle
 
-	last     protocol.State
+	last     bluenet.State
 	moved    bool      // the state has differed from initial since the write
 	tried    bool      // the device was Connecting to ssid
 	offSince time.Time // after tried: since when it is off ssid
@@ -191,16 +191,16 @@ type joinTracker struct {
 
 // connectingToUs: Connecting to ssid, or to an SSID the device does not
 // name.
-func (t *joinTracker) connectingToUs(st protocol.State) bool {
-	return st.Kind == protocol.Connecting && (len(st.SSID) == 0 || st.Is(protocol.Connecting, t.ssid))
+func (t *joinTracker) connectingToUs(st bluenet.State) bool {
+	return st.Kind == bluenet.Connecting && (len(st.SSID) == 0 || st.Is(bluenet.Connecting, t.ssid))
 }
 
-func (t *joinTracker) onState(st protocol.State, now time.Time) (bool, error) {
+func (t *joinTracker) onState(st bluenet.State, now time.Time) (bool, error) {
 	t.last = st
 	if !sameState(st, t.initial) {
 		t.moved = true
 	}
-	connected := st.Is(protocol.Connected, t.ssid)
+	connected := st.Is(bluenet.Connected, t.ssid)
 	if t.hasResult {
 		// The Result decides; a device that keeps its old network while it
 		// tries the new one may already be Connected to ssid.
@@ -208,7 +208,7 @@ func (t *joinTracker) onState(st protocol.State, now time.Time) (bool, error) {
 	}
 	switch {
 	case connected:
-		if t.moved || !t.initial.Is(protocol.Connected, t.ssid) {
+		if t.moved || !t.initial.Is(bluenet.Connected, t.ssid) {
 			return true, nil
 		}
 	case t.connectingToUs(st):
@@ -220,13 +220,13 @@ func (t *joinTracker) onState(st protocol.State, now time.Time) (bool, error) {
 	return false, nil
 }
 
-func (t *joinTracker) onResult(r protocol.Result) (bool, error) {
+func (t *joinTracker) onResult(r bluenet.Result) (bool, error) {
 	switch {
 	case !r.Code.Final():
 		return false, nil
-	case r.Code == protocol.ResultOK:
+	case r.Code == bluenet.ResultOK:
 		t.resultOK = true
-		return t.last.Is(protocol.Connected, t.ssid), nil
+		return t.last.Is(bluenet.Connected, t.ssid), nil
 	}
 	return true, &JoinError{SSID: t.ssid, Code: r.Code, Text: r.String()}
 }
@@ -236,11 +236,11 @@ func (t *joinTracker) tick(now time.Time) (bool, error) {
 		return false, nil
 	}
 	if t.tried && !t.offSince.IsZero() && now.Sub(t.offSince) >= t.fallback {
-		return true, &JoinError{SSID: t.ssid, Code: protocol.ResultFailed,
+		return true, &JoinError{SSID: t.ssid, Code: bluenet.ResultFailed,
 			Text: fmt.Sprintf("the device tried it, then went back to %s (it does not report why: "+
 				"wrong password, network out of range, ...)", t.last)}
 	}
-	if t.initial.Is(protocol.Connected, t.ssid) && !t.moved && now.Sub(t.start) >= t.settle {
+	if t.initial.Is(bluenet.Connected, t.ssid) && !t.moved && now.Sub(t.start) >= t.settle {
 		return true, nil // already on ssid, and it stayed so
 	}
 	return false, nil

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/client"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -74,11 +74,11 @@ func clientError(ctx context.Context, err error) error {
 	}
 	var je *client.JoinError
 	if errors.As(err, &je) {
-		msg := fmt.Sprintf("the device could not join %s: %s", protocol.QuoteSSID(je.SSID), je.Text)
+		msg := fmt.Sprintf("the device could not join %s: %s", bluenet.QuoteSSID(je.SSID), je.Text)
 		switch je.Code {
-		case protocol.ResultWrongPassword:
+		case bluenet.ResultWrongPassword:
 			msg += " (check the password; the device keeps its previous network)"
-		case protocol.ResultNotFound:
+		case bluenet.ResultNotFound:
 			msg += " (is the network in range of the device? see bluenet networks)"
 		}
 		return cliError{msg, err}
@@ -95,17 +95,17 @@ func clientExitCode(err error) (int, bool) {
 	switch {
 	case errors.As(err, &je):
 		switch je.Code {
-		case protocol.ResultWrongPassword:
+		case bluenet.ResultWrongPassword:
 			return exitWrongPassword, true
-		case protocol.ResultNotFound:
+		case bluenet.ResultNotFound:
 			return exitNotFound, true
-		case protocol.ResultTimeout:
+		case bluenet.ResultTimeout:
 			return exitTimeout, true
-		case protocol.ResultDHCPFailed:
+		case bluenet.ResultDHCPFailed:
 			return exitDHCPFailed, true
-		case protocol.ResultBusy:
+		case bluenet.ResultBusy:
 			return exitBusy, true
-		case protocol.ResultInvalidInput:
+		case bluenet.ResultInvalidInput:
 			return exitInvalidInput, true
 		}
 		return exitFailure, true

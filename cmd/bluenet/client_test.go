@@ -15,7 +15,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/client"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -172,7 +172,7 @@ func TestScanAndNetworksCommandLine(t *testing.T) {
 }
 
 func TestClientExitCodes(t *testing.T) {
-	join := func(c protocol.ResultCode) error {
+	join := func(c bluenet.ResultCode) error {
 		return fmt.Errorf("x: %w", &client.JoinError{SSID: []byte("n"), Code: c, Text: c.String()})
 	}
 	tests := []struct {
@@ -180,13 +180,13 @@ func TestClientExitCodes(t *testing.T) {
 		want int
 		msg  string // part of the message
 	}{
-		{join(protocol.ResultWrongPassword), exitWrongPassword, `could not join "n": wrong password`},
-		{join(protocol.ResultNotFound), exitNotFound, "network not found"},
-		{join(protocol.ResultTimeout), exitTimeout, "timed out"},
-		{join(protocol.ResultDHCPFailed), exitDHCPFailed, "DHCP"},
-		{join(protocol.ResultBusy), exitBusy, "busy"},
-		{join(protocol.ResultInvalidInput), exitInvalidInput, "invalid input"},
-		{join(protocol.ResultFailed), exitFailure, "failed"},
+		{join(bluenet.ResultWrongPassword), exitWrongPassword, `could not join "n": wrong password`},
+		{join(bluenet.ResultNotFound), exitNotFound, "network not found"},
+		{join(bluenet.ResultTimeout), exitTimeout, "timed out"},
+		{join(bluenet.ResultDHCPFailed), exitDHCPFailed, "DHCP"},
+		{join(bluenet.ResultBusy), exitBusy, "busy"},
+		{join(bluenet.ResultInvalidInput), exitInvalidInput, "invalid input"},
+		{join(bluenet.ResultFailed), exitFailure, "failed"},
 		{fmt.Errorf("%w: the device did not join", client.ErrTimeout), exitTimeout, "timed out"},
 		{fmt.Errorf("%w: 00:AA:01:00:00:00 not found", client.ErrUnreachable), exitUnreachable, "not found"},
 		{fmt.Errorf("%w: SSID is 33 bytes", wifi.ErrInvalid), exitInvalidInput, "invalid input: SSID is 33 bytes"},

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluenet-project/bluenet/client"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
 type networksOpts struct {
@@ -123,7 +123,7 @@ func printNetworks(w io.Writer, r networksReport, info client.Info, nets client.
 		b.WriteString("networks:\n")
 	}
 	for _, n := range nets.SSIDs {
-		fmt.Fprintf(&b, "  %s\n", protocol.QuoteSSID(n))
+		fmt.Fprintf(&b, "  %s\n", bluenet.QuoteSSID(n))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

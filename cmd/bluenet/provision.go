@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bluenet-project/bluenet/client"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -112,7 +112,7 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 func (o provisionOpts) password(cmd *cobra.Command) (string, error) {
 	return secretFrom(cmd, o.open, o.passwordFile, func(in *os.File) (string, error) {
 		return promptPassword(cmd.Context(), in, cmd.ErrOrStderr(), fmt.Sprintf("Password for %s (empty for an open network): ",
-			protocol.QuoteSSID([]byte(o.ssid))))
+			bluenet.QuoteSSID([]byte(o.ssid))))
 	})
 }
 

@@ -7,13 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/godbus/dbus/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/internal/statusfile"
 	"github.com/bluenet-project/bluenet/internal/statusrpc"
-	"github.com/bluenet-project/bluenet/profile"
 	"github.com/bluenet-project/bluenet/wifi/nm"
 )
 
@@ -93,7 +93,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		defer rpc.Close(context.Background())
 	}
 	defer statusfile.Remove(o.statusFile)
-	err = profile.Run(ctx, profile.Config{
+	err = daemon.Run(ctx, daemon.Config{
 		Conn:          conn,
 		WiFi:          backend,
 		Logger:        log,
@@ -103,16 +103,16 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		AutoAdvertise: o.autoAdvertise,
 		KeepBREDR:     o.keepBREDR,
 		OnReady: func() {
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+			_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 		},
-		OnStatus: func(s profile.Status) {
+		OnStatus: func(s daemon.Status) {
 			centrals.Store(int32(len(s.Centrals)))
 			if err := statusfile.Write(o.statusFile, s); err != nil {
 				log.Warn("status file", "err", err)
 			}
 		},
 	})
-	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/internal/statusfile"
-	"github.com/bluenet-project/bluenet/profile"
 	"github.com/bluenet-project/bluenet/wifi/nm"
 )
 
@@ -19,7 +19,7 @@ import (
 type statusReport struct {
 	Daemon string `json:"daemon"` // "running" or "stopped"
 	PID    int    `json:"pid,omitempty"`
-	profile.Status
+	daemon.Status
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -59,7 +59,7 @@ func readStatus(cmd *cobra.Command, g *globals, file string) (statusReport, erro
 	if !errors.Is(err, statusfile.ErrNotRunning) {
 		return r, err
 	}
-	r = statusReport{Daemon: "stopped", Status: profile.Status{Centrals: []string{}}}
+	r = statusReport{Daemon: "stopped", Status: daemon.Status{Centrals: []string{}}}
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
 		return r, fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)

@@ -37,9 +37,9 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
-	"github.com/bluenet-project/bluenet/profile"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
 var (
@@ -291,7 +291,7 @@ func BenchmarkBluenetStart(b *testing.B) {
 		args                             []string
 	}
 	kinds := []kind{
-		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, protocol.ServiceUUID,
+		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, bluenet.ServiceUUID,
 			[]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-vv", "-h", "bench", "-a", "Bluenet Bench",
 				"--rpc", "off", "--status-file", filepath.Join(b.TempDir(), "status.json")}},
 		{"battery", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
@@ -376,7 +376,7 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 			b.Fatal(err)
 		}
 		tConn := time.Now()
-		ch, err := p.Characteristic(protocol.NetworksUUID)
+		ch, err := p.Characteristic(bluenet.NetworksUUID)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -428,7 +428,7 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 	emit(b, benchResult{Key: "connect_all_ssids", Name: "connect → all 20 SSIDs received", Unit: "ms", Samples: toAll, Note: note})
 	emit(b, benchResult{Key: "cycle_20", Name: "first → 20th SSID (one cycle)", Unit: "ms", Samples: cycle, Note: note})
 	emit(b, benchResult{Key: "ssid_gap", Name: "gap between two SSID notifications", Unit: "ms", Samples: gaps,
-		Note: fmt.Sprintf("daemon's NotifyGap is %v", profile.DefaultNotifyGap)})
+		Note: fmt.Sprintf("daemon's NotifyGap is %v", daemon.DefaultNotifyGap)})
 }
 
 // BenchmarkBluenetRead: GATT read round trips from the central, interleaved
@@ -448,11 +448,11 @@ func BenchmarkBluenetRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close(ctx)
-	state, err := p.Characteristic(protocol.StateUUID)
+	state, err := p.Characteristic(bluenet.StateUUID)
 	if err != nil {
 		b.Fatal(err)
 	}
-	version, err := p.Characteristic(protocol.VersionUUID)
+	version, err := p.Characteristic(bluenet.VersionUUID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -552,17 +552,17 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	}
 	defer p.Close(ctx)
 	chars := map[string]*central.Characteristic{}
-	for _, u := range []string{protocol.StateUUID, protocol.SSIDUUID, protocol.CredentialsUUID, protocol.ResultUUID} {
+	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID, bluenet.ResultUUID} {
 		if chars[u], err = p.Characteristic(u); err != nil {
 			b.Fatal(err)
 		}
 	}
-	states, stopStates, err := chars[protocol.StateUUID].Subscribe(ctx)
+	states, stopStates, err := chars[bluenet.StateUUID].Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer stopStates()
-	results, stopResults, err := chars[protocol.ResultUUID].Subscribe(ctx)
+	results, stopResults, err := chars[bluenet.ResultUUID].Subscribe(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -581,10 +581,10 @@ func BenchmarkBluenetJoin(b *testing.B) {
 			<-results
 		}
 		t0 := time.Now()
-		if err := chars[protocol.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
+		if err := chars[bluenet.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
 			b.Fatal(err)
 		}
-		if err := chars[protocol.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
+		if err := chars[bluenet.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
 			b.Fatal(err)
 		}
 		want := append([]byte{3}, ap.SSID...)
@@ -596,7 +596,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		case <-time.After(10 * time.Second):
 			b.Fatalf("trial %d: no ACTIVATED signal from NetworkManager", i)
 		}
-		next(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(protocol.ResultOK) })
+		next(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(bluenet.ResultOK) })
 		// The daemon's -vv log splits Bluenet's part: the wifi backend has
 		// read the new state from NetworkManager (msg=state
 		// component=wifi), the profile has it and notifies (msg=wifi).

@@ -19,10 +19,10 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
-	"github.com/bluenet-project/bluenet/profile"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 )
 
 // Passwords used by the daemon tests; TestDaemon greps the daemon's -vv log
@@ -77,11 +77,11 @@ func startDaemonEnv(t *testing.T, env []string, extra ...string) *daemonProc {
 	return d
 }
 
-func (d *daemonProc) status() (profile.Status, bool) {
-	var env struct{ Status profile.Status }
+func (d *daemonProc) status() (daemon.Status, bool) {
+	var env struct{ Status daemon.Status }
 	b, err := os.ReadFile(d.statusFile)
 	if err != nil || json.Unmarshal(b, &env) != nil {
-		return profile.Status{}, false
+		return daemon.Status{}, false
 	}
 	return env.Status, true
 }
@@ -127,7 +127,7 @@ func connectPhone(t *testing.T, ctx context.Context) (*phone, central.Advertisem
 	}
 	t.Cleanup(func() { c.Close() })
 	start := time.Now()
-	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{protocol.ServiceUUID}})
+	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}})
 	if err != nil {
 		t.Fatalf("discover the Bluenet service: %v", err)
 	}
@@ -187,13 +187,13 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("advertised name = %q / alias %q, want %q", adv.Name, adv.Alias, "Bluenet Test")
 	}
 
-	v, err := ph.char(t, protocol.VersionUUID).Read(ctx)
+	v, err := ph.char(t, bluenet.VersionUUID).Read(ctx)
 	if err != nil || string(v) != "1.0" {
 		t.Fatalf("Version = %q, %v; want 1.0", v, err)
 	}
 
 	subStart := time.Now()
-	nets, stopNets, err := ph.char(t, protocol.NetworksUUID).Subscribe(ctx)
+	nets, stopNets, err := ph.char(t, bluenet.NetworksUUID).Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,38 +201,38 @@ func TestDaemon(t *testing.T) {
 	t.Logf("subscribe -> HomeNet listed: %.2fs", time.Since(subStart).Seconds())
 	stopNets()
 
-	stateCh := ph.char(t, protocol.StateUUID)
+	stateCh := ph.char(t, bluenet.StateUUID)
 	states, stopStates, err := stateCh.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopStates()
-	hostCh := ph.char(t, protocol.HostnameUUID)
+	hostCh := ph.char(t, bluenet.HostnameUUID)
 	hosts, stopHosts, err := hostCh.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopHosts()
-	results, stopResults, err := ph.char(t, protocol.ResultUUID).Subscribe(ctx)
+	results, stopResults, err := ph.char(t, bluenet.ResultUUID).Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopResults()
 
 	// Credentials before an SSID: refused, nothing happens.
-	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err == nil {
+	if err := ph.char(t, bluenet.CredentialsUUID).Write(ctx, []byte(homePSK)); err == nil {
 		t.Errorf("credentials without SSID: write succeeded, want a GATT error")
 	}
 	// An SSID longer than 32 bytes: refused.
-	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, bytes.Repeat([]byte("x"), 33)); err == nil {
+	if err := ph.char(t, bluenet.SSIDUUID).Write(ctx, bytes.Repeat([]byte("x"), 33)); err == nil {
 		t.Errorf("33-byte SSID: write succeeded, want a GATT error")
 	}
 
 	joinStart := time.Now()
-	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("HomeNet")); err != nil {
+	if err := ph.char(t, bluenet.SSIDUUID).Write(ctx, []byte("HomeNet")); err != nil {
 		t.Fatalf("write SSID: %v", err)
 	}
-	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
+	if err := ph.char(t, bluenet.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
 		t.Fatalf("write credentials: %v", err)
 	}
 	next(t, states, 60*time.Second, "Connecting HomeNet", func(b []byte) bool { return bytes.Equal(b, []byte("\x02HomeNet")) })
@@ -242,18 +242,18 @@ func TestDaemon(t *testing.T) {
 		return strings.HasPrefix(string(b), "bluenet-192.168.71.")
 	})
 	t.Logf("Hostname = %q", h)
-	next(t, results, 30*time.Second, "Result ok", func(b []byte) bool { return len(b) > 0 && b[0] == byte(protocol.ResultOK) })
+	next(t, results, 30*time.Second, "Result ok", func(b []byte) bool { return len(b) > 0 && b[0] == byte(bluenet.ResultOK) })
 
 	// A wrong password while connected: the device must end up on HomeNet.
 	failStart := time.Now()
-	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("CafeNet")); err != nil {
+	if err := ph.char(t, bluenet.SSIDUUID).Write(ctx, []byte("CafeNet")); err != nil {
 		t.Fatal(err)
 	}
-	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(wrongPSK)); err != nil {
+	if err := ph.char(t, bluenet.CredentialsUUID).Write(ctx, []byte(wrongPSK)); err != nil {
 		t.Fatal(err)
 	}
 	next(t, results, 90*time.Second, "Result wrong password", func(b []byte) bool {
-		return len(b) > 0 && b[0] == byte(protocol.ResultWrongPassword)
+		return len(b) > 0 && b[0] == byte(bluenet.ResultWrongPassword)
 	})
 	t.Logf("wrong password reported after %.2fs", time.Since(failStart).Seconds())
 	if !waitFor(60*time.Second, func() bool {
@@ -307,10 +307,10 @@ func TestDaemonAutoAdvertise(t *testing.T) {
 	d := startDaemon(t, "-h", "auto", "-a", "Bluenet Auto", "--auto-advertise")
 
 	ph, _ := connectPhone(t, ctx)
-	if err := ph.char(t, protocol.SSIDUUID).Write(ctx, []byte("AutoNet")); err != nil {
+	if err := ph.char(t, bluenet.SSIDUUID).Write(ctx, []byte("AutoNet")); err != nil {
 		t.Fatal(err)
 	}
-	if err := ph.char(t, protocol.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
+	if err := ph.char(t, bluenet.CredentialsUUID).Write(ctx, []byte(homePSK)); err != nil {
 		t.Fatal(err)
 	}
 	if !waitFor(60*time.Second, func() bool { s, _ := d.status(); return s.State == "connected" }) {
@@ -431,8 +431,8 @@ func TestDaemonBluetoothdRestart(t *testing.T) {
 		sig:   "TERM",
 		power: []string{vmtest.CentralAdapter},
 		ready: func() time.Time { return advertising(t, ctx, bus, vmtest.PeripheralAdapter) },
-		read:  gatt.MustParseUUID(protocol.StateUUID),
-		want:  func(v []byte) bool { return len(v) >= 1 && protocol.StateKind(v[0]) == protocol.Disconnected },
+		read:  gatt.MustParseUUID(bluenet.StateUUID),
+		want:  func(v []byte) bool { return len(v) >= 1 && bluenet.StateKind(v[0]) == bluenet.Disconnected },
 	})
 }
 

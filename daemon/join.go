@@ -1,4 +1,4 @@
-package profile
+package daemon
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -16,11 +16,11 @@ import (
 // value is what the gatt server assembled from the central's (long) write.
 func (d *daemon) onSSIDWrite(r *gatt.Request, value []byte) error {
 	if len(value) > 32 {
-		d.setResult(protocol.ResultInvalidInput)
+		d.setResult(bluenet.ResultInvalidInput)
 		return gatt.ErrInvalidValueLength
 	}
 	if r.Offset == 0 && len(value) == 0 {
-		d.setResult(protocol.ResultInvalidInput)
+		d.setResult(bluenet.ResultInvalidInput)
 		return gatt.ErrInvalidValueLength
 	}
 	r.Session.Store(ssidKey{}, append([]byte(nil), value...))
@@ -36,12 +36,12 @@ func (d *daemon) onCredentialsWrite(r *gatt.Request, value []byte) error {
 	v, ok := r.Session.Load(ssidKey{})
 	ssid, _ := v.([]byte)
 	if !ok || wifi.ValidateSSID(ssid) != nil {
-		d.setResult(protocol.ResultInvalidInput)
+		d.setResult(bluenet.ResultInvalidInput)
 		d.log.Info("credentials written before a valid SSID", "central", r.Address)
 		return gatt.ErrNotPermitted
 	}
 	if len(value) > 64 {
-		d.setResult(protocol.ResultInvalidInput)
+		d.setResult(bluenet.ResultInvalidInput)
 		return gatt.ErrInvalidValueLength
 	}
 	secret := string(value)
@@ -49,7 +49,7 @@ func (d *daemon) onCredentialsWrite(r *gatt.Request, value []byte) error {
 	more := r.MTU > 5 && len(r.Chunk) >= int(r.MTU)-5
 	if !more {
 		if err := wifi.ValidateSecret(secret); err != nil {
-			d.setResult(protocol.ResultInvalidInput)
+			d.setResult(bluenet.ResultInvalidInput)
 			d.log.Info("credentials rejected", "central", r.Address, "reason", "invalid length or characters")
 			return gatt.ErrInvalidValueLength
 		}
@@ -74,7 +74,7 @@ func (d *daemon) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []byte, sec
 		delete(d.joinTimers, dev)
 		d.mu.Unlock()
 		if err := wifi.ValidateSecret(secret); err != nil {
-			d.setResult(protocol.ResultInvalidInput)
+			d.setResult(bluenet.ResultInvalidInput)
 			d.log.Info("credentials rejected", "central", addr, "reason", "invalid length or characters")
 			return
 		}
@@ -85,7 +85,7 @@ func (d *daemon) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []byte, sec
 // join runs one join and reports its outcome in the Result characteristic.
 func (d *daemon) join(addr string, ssid []byte, secret string) {
 	d.log.Info("join requested", "ssid", string(ssid), "central", addr)
-	d.setResult(protocol.ResultInProgress)
+	d.setResult(bluenet.ResultInProgress)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -106,10 +106,10 @@ func (d *daemon) join(addr string, ssid []byte, secret string) {
 	d.setResult(code)
 }
 
-func (d *daemon) setResult(c protocol.ResultCode) {
+func (d *daemon) setResult(c bluenet.ResultCode) {
 	d.mu.Lock()
 	d.lastResult = c
 	d.mu.Unlock()
-	d.notify(d.result, protocol.EncodeResult(c))
+	d.notify(d.result, bluenet.EncodeResult(c))
 	d.publishStatus()
 }

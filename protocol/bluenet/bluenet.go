@@ -1,11 +1,11 @@
-// Package protocol is the Bluenet GATT profile on the wire: the UUIDs, the
-// Connection State and Result values. Both ends use it: the daemon (package profile) and the client
+// Package bluenet is the Bluenet GATT profile on the wire: the UUIDs, the
+// Connection State and Result values. Both ends use it: the daemon (package daemon) and the client
 // (package client). It depends on the standard library only.
 //
 // The profile is described byte for byte in README.md's protocol section;
 // the service and the first six characteristics are the original Python
 // Bluenet's, Result is Bluenet's addition.
-package protocol
+package bluenet
 
 import (
 	"errors"

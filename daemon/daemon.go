@@ -1,4 +1,4 @@
-package profile
+package daemon
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -98,7 +98,7 @@ type daemon struct {
 	aps         []wifi.AccessPoint
 	apsChanged  chan struct{} // closed and replaced when aps changes
 	centrals    map[dbus.ObjectPath]string
-	lastResult  protocol.ResultCode
+	lastResult  bluenet.ResultCode
 	advertising bool
 	cycleStop   context.CancelFunc // running Available Networks cycle
 	joinTimers  map[dbus.ObjectPath]*time.Timer
@@ -110,13 +110,13 @@ type daemon struct {
 // stops advertising, unregisters and returns nil. Wi-Fi is left as it is.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Conn == nil || cfg.WiFi == nil {
-		return errors.New("profile: Config.Conn and Config.WiFi are required")
+		return errors.New("daemon: Config.Conn and Config.WiFi are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Version == "" {
-		cfg.Version = protocol.Version
+		cfg.Version = bluenet.Version
 	}
 	if cfg.CyclePause <= 0 {
 		cfg.CyclePause = DefaultCyclePause
@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.JoinDelay = DefaultJoinDelay
 	}
 	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
-		apsChanged: make(chan struct{}), lastResult: protocol.ResultNone,
+		apsChanged: make(chan struct{}), lastResult: bluenet.ResultNone,
 		joinTimers: map[dbus.ObjectPath]*time.Timer{}, kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
@@ -137,19 +137,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 func (d *daemon) services() []gatt.Service {
 	return []gatt.Service{{
-		UUID:    gatt.MustParseUUID(protocol.ServiceUUID),
+		UUID:    gatt.MustParseUUID(bluenet.ServiceUUID),
 		Primary: true,
 		Characteristics: []gatt.Characteristic{
-			{UUID: gatt.MustParseUUID(protocol.NetworksUUID), Flags: gatt.FlagNotify, OnSubscribe: d.onNetworksSubscribe},
-			{UUID: gatt.MustParseUUID(protocol.StateUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+			{UUID: gatt.MustParseUUID(bluenet.NetworksUUID), Flags: gatt.FlagNotify, OnSubscribe: d.onNetworksSubscribe},
+			{UUID: gatt.MustParseUUID(bluenet.StateUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeState(d.currentState()), nil }},
-			{UUID: gatt.MustParseUUID(protocol.HostnameUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+			{UUID: gatt.MustParseUUID(bluenet.HostnameUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return []byte(d.hostnameValue()), nil }},
-			{UUID: gatt.MustParseUUID(protocol.VersionUUID), Flags: gatt.FlagRead, Value: []byte(d.cfg.Version)},
-			{UUID: gatt.MustParseUUID(protocol.SSIDUUID), Flags: gatt.FlagWrite, OnWrite: d.onSSIDWrite},
-			{UUID: gatt.MustParseUUID(protocol.CredentialsUUID), Flags: gatt.FlagWrite, OnWrite: d.onCredentialsWrite},
-			{UUID: gatt.MustParseUUID(protocol.ResultUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return protocol.EncodeResult(d.lastResultCode()), nil }},
+			{UUID: gatt.MustParseUUID(bluenet.VersionUUID), Flags: gatt.FlagRead, Value: []byte(d.cfg.Version)},
+			{UUID: gatt.MustParseUUID(bluenet.SSIDUUID), Flags: gatt.FlagWrite, OnWrite: d.onSSIDWrite},
+			{UUID: gatt.MustParseUUID(bluenet.CredentialsUUID), Flags: gatt.FlagWrite, OnWrite: d.onCredentialsWrite},
+			{UUID: gatt.MustParseUUID(bluenet.ResultUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
+				OnRead: func(*gatt.Request) ([]byte, error) { return bluenet.EncodeResult(d.lastResultCode()), nil }},
 		},
 	}}
 }
@@ -167,15 +167,15 @@ func (d *daemon) run(ctx context.Context) error {
 		OnAdapter:    d.onAdapter,
 	})
 	if err != nil {
-		return fmt.Errorf("profile: %w", err)
+		return fmt.Errorf("daemon: %w", err)
 	}
 	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
-	d.networks = srv.Characteristic(gatt.MustParseUUID(protocol.NetworksUUID))
-	d.state = srv.Characteristic(gatt.MustParseUUID(protocol.StateUUID))
-	d.hostname = srv.Characteristic(gatt.MustParseUUID(protocol.HostnameUUID))
-	d.result = srv.Characteristic(gatt.MustParseUUID(protocol.ResultUUID))
+	d.networks = srv.Characteristic(gatt.MustParseUUID(bluenet.NetworksUUID))
+	d.state = srv.Characteristic(gatt.MustParseUUID(bluenet.StateUUID))
+	d.hostname = srv.Characteristic(gatt.MustParseUUID(bluenet.HostnameUUID))
+	d.result = srv.Characteristic(gatt.MustParseUUID(bluenet.ResultUUID))
 
 	if err := d.setupAdapter(ctx); err != nil {
 		return err
@@ -246,15 +246,15 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 		}
 	}
 	if err := a.SetPowered(ctx, true); err != nil {
-		return fmt.Errorf("profile: power on %s: %w", a.Name(), err)
+		return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
 	}
 	if d.cfg.Alias != "" {
 		if err := a.SetAlias(ctx, d.cfg.Alias); err != nil {
-			return fmt.Errorf("profile: set alias: %w", err)
+			return fmt.Errorf("daemon: set alias: %w", err)
 		}
 	}
 	if err := a.SetDiscoverable(ctx, true, 0); err != nil {
-		return fmt.Errorf("profile: discoverable: %w", err)
+		return fmt.Errorf("daemon: discoverable: %w", err)
 	}
 	return nil
 }
@@ -314,7 +314,7 @@ func (d *daemon) currentState() wifi.State {
 	return d.wifiState
 }
 
-func (d *daemon) lastResultCode() protocol.ResultCode {
+func (d *daemon) lastResultCode() bluenet.ResultCode {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.lastResult
@@ -366,7 +366,7 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 	if want {
 		adv := gatt.Advertisement{
 			Type:         gatt.AdvertisePeripheral,
-			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(protocol.ServiceUUID)},
+			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(bluenet.ServiceUUID)},
 			// The name goes into the scan response. LocalName rather than
 			// the "local-name" include: for the include the kernel cuts
 			// names longer than 10 bytes down to 10.
@@ -374,12 +374,12 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 			Discoverable: true,
 		}
 		if err := d.server().Advertise(ctx, adv); err != nil {
-			return fmt.Errorf("profile: advertise: %w", err)
+			return fmt.Errorf("daemon: advertise: %w", err)
 		}
 		d.log.Info("advertising started")
 	} else {
 		if err := d.server().StopAdvertising(ctx); err != nil {
-			return fmt.Errorf("profile: stop advertising: %w", err)
+			return fmt.Errorf("daemon: stop advertising: %w", err)
 		}
 		d.log.Info("advertising stopped: Wi-Fi connected and no central connected")
 	}

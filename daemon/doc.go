@@ -1,4 +1,4 @@
-// Package profile is the Bluenet GATT profile: it publishes the Bluenet
+// Package daemon is the Bluenet daemon: it publishes the Bluenet
 // service through the gatt package and drives Wi-Fi through a wifi.Backend,
 // joining the two. It speaks the original Bluenet profile byte for byte (see
 // the UUID constants and README.md's protocol section) and adds a Result
@@ -19,4 +19,4 @@
 //     atomic switch. The Result characteristic reports its outcome.
 //   - With AutoAdvertise, advertising stops while Wi-Fi is Connected and no
 //     central is connected, and starts again when Wi-Fi is lost.
-package profile
+package daemon

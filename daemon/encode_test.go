@@ -1,4 +1,4 @@
-package profile
+package daemon
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -50,25 +50,25 @@ func TestExpandHostname(t *testing.T) {
 func TestResultOf(t *testing.T) {
 	tests := []struct {
 		err  error
-		want protocol.ResultCode
+		want bluenet.ResultCode
 	}{
-		{nil, protocol.ResultOK},
-		{wifi.ErrWrongPassword, protocol.ResultWrongPassword},
-		{fmt.Errorf("x: %w", wifi.ErrNotFound), protocol.ResultNotFound},
-		{&wifi.JoinError{Reason: wifi.ReasonTimeout}, protocol.ResultTimeout},
-		{wifi.ErrDHCPFailed, protocol.ResultDHCPFailed},
-		{wifi.ErrBusy, protocol.ResultBusy},
-		{wifi.ErrInvalid, protocol.ResultInvalidInput},
-		{wifi.ErrUnavailable, protocol.ResultFailed},
-		{fmt.Errorf("other"), protocol.ResultFailed},
+		{nil, bluenet.ResultOK},
+		{wifi.ErrWrongPassword, bluenet.ResultWrongPassword},
+		{fmt.Errorf("x: %w", wifi.ErrNotFound), bluenet.ResultNotFound},
+		{&wifi.JoinError{Reason: wifi.ReasonTimeout}, bluenet.ResultTimeout},
+		{wifi.ErrDHCPFailed, bluenet.ResultDHCPFailed},
+		{wifi.ErrBusy, bluenet.ResultBusy},
+		{wifi.ErrInvalid, bluenet.ResultInvalidInput},
+		{wifi.ErrUnavailable, bluenet.ResultFailed},
+		{fmt.Errorf("other"), bluenet.ResultFailed},
 	}
 	for _, tt := range tests {
 		if got := resultOf(tt.err); got != tt.want {
 			t.Errorf("resultOf(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
-	if got := protocol.EncodeResult(protocol.ResultWrongPassword); !bytes.Equal(got, []byte("\x01wrong password")) {
-		t.Errorf("protocol.EncodeResult = %q", got)
+	if got := bluenet.EncodeResult(bluenet.ResultWrongPassword); !bytes.Equal(got, []byte("\x01wrong password")) {
+		t.Errorf("bluenet.EncodeResult = %q", got)
 	}
 }
 

@@ -1,4 +1,4 @@
-package profile
+package daemon
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -14,7 +14,7 @@ import (
 // 1 Disconnected, 2 Connecting, 3 Connected; while Connecting or Connected
 // the SSID in use follows.
 func EncodeState(s wifi.State) []byte {
-	return protocol.State{Kind: protocol.StateKind(s.Kind), SSID: s.SSID}.Encode()
+	return bluenet.State{Kind: bluenet.StateKind(s.Kind), SSID: s.SSID}.Encode()
 }
 
 // ExpandHostname replaces every "%IP" in template with ip, or with the
@@ -28,24 +28,24 @@ func ExpandHostname(template string, ip netip.Addr) string {
 }
 
 // resultOf maps a join error to its result code.
-func resultOf(err error) protocol.ResultCode {
+func resultOf(err error) bluenet.ResultCode {
 	switch wifi.ReasonOf(err) {
 	case wifi.ReasonNone:
-		return protocol.ResultOK
+		return bluenet.ResultOK
 	case wifi.ReasonWrongPassword:
-		return protocol.ResultWrongPassword
+		return bluenet.ResultWrongPassword
 	case wifi.ReasonNotFound:
-		return protocol.ResultNotFound
+		return bluenet.ResultNotFound
 	case wifi.ReasonTimeout:
-		return protocol.ResultTimeout
+		return bluenet.ResultTimeout
 	case wifi.ReasonDHCPFailed:
-		return protocol.ResultDHCPFailed
+		return bluenet.ResultDHCPFailed
 	case wifi.ReasonBusy:
-		return protocol.ResultBusy
+		return bluenet.ResultBusy
 	case wifi.ReasonInvalid:
-		return protocol.ResultInvalidInput
+		return bluenet.ResultInvalidInput
 	}
-	return protocol.ResultFailed
+	return bluenet.ResultFailed
 }
 
 // NetworkList turns access points into the SSIDs to announce: strongest

@@ -1,4 +1,4 @@
-package profile
+package daemon
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/internal/bluezfake"
 	"github.com/bluenet-project/bluenet/internal/dbustest"
-	"github.com/bluenet-project/bluenet/protocol"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 	"github.com/bluenet-project/bluenet/wifi/wifitest"
 )
@@ -194,16 +194,16 @@ func (f *fixture) waitJoins(n int) []wifitest.Join {
 func TestProfileTree(t *testing.T) {
 	f := newFixture(t, nil)
 	want := map[string][]string{
-		protocol.NetworksUUID:    {"notify"},
-		protocol.StateUUID:       {"read", "notify"},
-		protocol.HostnameUUID:    {"read", "notify"},
-		protocol.VersionUUID:     {"read"},
-		protocol.SSIDUUID:        {"write"},
-		protocol.CredentialsUUID: {"write"},
-		protocol.ResultUUID:      {"read", "notify"},
+		bluenet.NetworksUUID:    {"notify"},
+		bluenet.StateUUID:       {"read", "notify"},
+		bluenet.HostnameUUID:    {"read", "notify"},
+		bluenet.VersionUUID:     {"read"},
+		bluenet.SSIDUUID:        {"write"},
+		bluenet.CredentialsUUID: {"write"},
+		bluenet.ResultUUID:      {"read", "notify"},
 	}
-	if len(f.app.Services) != 1 || f.app.Services[0].UUID != protocol.ServiceUUID || !f.app.Services[0].Primary {
-		t.Fatalf("services = %+v, want one primary %s", f.app.Services, protocol.ServiceUUID)
+	if len(f.app.Services) != 1 || f.app.Services[0].UUID != bluenet.ServiceUUID || !f.app.Services[0].Primary {
+		t.Fatalf("services = %+v, want one primary %s", f.app.Services, bluenet.ServiceUUID)
 	}
 	for uuid, flags := range want {
 		c := f.app.Char(uuid)
@@ -222,7 +222,7 @@ func TestProfileTree(t *testing.T) {
 	if len(advs) != 1 {
 		t.Fatalf("%d advertisements, want 1", len(advs))
 	}
-	if uuids, _ := advs[0].Props["ServiceUUIDs"].Value().([]string); len(uuids) != 1 || !strings.EqualFold(uuids[0], protocol.ServiceUUID) {
+	if uuids, _ := advs[0].Props["ServiceUUIDs"].Value().([]string); len(uuids) != 1 || !strings.EqualFold(uuids[0], bluenet.ServiceUUID) {
 		t.Errorf("advertised UUIDs = %v", advs[0].Props["ServiceUUIDs"])
 	}
 	if typ, _ := advs[0].Props["Type"].Value().(string); typ != "peripheral" {
@@ -235,37 +235,37 @@ func TestProfileTree(t *testing.T) {
 		t.Errorf("adapter not discoverable")
 	}
 	dev := f.bz.Connect("00:11:22:33:44:55")
-	if v := f.read(dev, protocol.VersionUUID); string(v) != "1.0" {
+	if v := f.read(dev, bluenet.VersionUUID); string(v) != "1.0" {
 		t.Errorf("Version = %q", v)
 	}
-	if v := f.read(dev, protocol.StateUUID); !bytes.Equal(v, []byte{1}) {
+	if v := f.read(dev, bluenet.StateUUID); !bytes.Equal(v, []byte{1}) {
 		t.Errorf("State = %q, want Disconnected", v)
 	}
-	if v := f.read(dev, protocol.ResultUUID); v[0] != byte(protocol.ResultNone) {
+	if v := f.read(dev, bluenet.ResultUUID); v[0] != byte(bluenet.ResultNone) {
 		t.Errorf("Result = %q, want none", v)
 	}
 }
 
 func TestProfileJoin(t *testing.T) {
 	f := newFixture(t, nil)
-	for _, u := range []string{protocol.StateUUID, protocol.HostnameUUID, protocol.ResultUUID} {
+	for _, u := range []string{bluenet.StateUUID, bluenet.HostnameUUID, bluenet.ResultUUID} {
 		f.subscribe(u)
 	}
 	dev := f.bz.Connect("00:11:22:33:44:55")
-	if err := f.write(dev, protocol.SSIDUUID, []byte("home"), 517, 0); err != nil {
+	if err := f.write(dev, bluenet.SSIDUUID, []byte("home"), 517, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.write(dev, protocol.CredentialsUUID, []byte("correct horse"), 517, 0); err != nil {
+	if err := f.write(dev, bluenet.CredentialsUUID, []byte("correct horse"), 517, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.expect(protocol.StateUUID, []byte("\x02home"))
-	f.expect(protocol.StateUUID, []byte("\x03home"))
-	f.expect(protocol.HostnameUUID, []byte("host-192.0.2.10"))
-	f.expect(protocol.ResultUUID, protocol.EncodeResult(protocol.ResultOK))
+	f.expect(bluenet.StateUUID, []byte("\x02home"))
+	f.expect(bluenet.StateUUID, []byte("\x03home"))
+	f.expect(bluenet.HostnameUUID, []byte("host-192.0.2.10"))
+	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultOK))
 	if j := f.waitJoins(1); string(j[0].SSID) != "home" || j[0].Secret != "correct horse" {
 		t.Errorf("join = %q", j)
 	}
-	if v := f.read(dev, protocol.HostnameUUID); string(v) != "host-192.0.2.10" {
+	if v := f.read(dev, bluenet.HostnameUUID); string(v) != "host-192.0.2.10" {
 		t.Errorf("Hostname = %q", v)
 	}
 
@@ -273,14 +273,14 @@ func TestProfileJoin(t *testing.T) {
 	f.wifi.SetJoinFunc(func(context.Context, []byte, string) error {
 		return &wifi.JoinError{Reason: wifi.ReasonWrongPassword}
 	})
-	if err := f.write(dev, protocol.SSIDUUID, []byte("cafe"), 517, 0); err != nil {
+	if err := f.write(dev, bluenet.SSIDUUID, []byte("cafe"), 517, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.write(dev, protocol.CredentialsUUID, []byte("wrong-password"), 517, 0); err != nil {
+	if err := f.write(dev, bluenet.CredentialsUUID, []byte("wrong-password"), 517, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.expect(protocol.ResultUUID, protocol.EncodeResult(protocol.ResultWrongPassword))
-	f.expect(protocol.StateUUID, []byte("\x03home"))
+	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultWrongPassword))
+	f.expect(bluenet.StateUUID, []byte("\x03home"))
 	f.noSecret("correct horse")
 	f.noSecret("wrong-password")
 	if !strings.Contains(f.logs.String(), "level=DEBUG") {
@@ -297,13 +297,13 @@ func TestProfileWriteValidation(t *testing.T) {
 		value   []byte
 		errName string
 	}{
-		{"credentials before SSID", protocol.CredentialsUUID, []byte("password1"), "org.bluez.Error.NotPermitted"},
-		{"SSID too long", protocol.SSIDUUID, bytes.Repeat([]byte{'x'}, 33), "org.bluez.Error.InvalidValueLength"},
-		{"SSID empty", protocol.SSIDUUID, nil, "org.bluez.Error.InvalidValueLength"},
-		{"SSID ok", protocol.SSIDUUID, []byte{0xff, 0x00, 'a'}, ""},
-		{"password too short", protocol.CredentialsUUID, []byte("short"), "org.bluez.Error.InvalidValueLength"},
-		{"password too long", protocol.CredentialsUUID, bytes.Repeat([]byte{'p'}, 65), "org.bluez.Error.InvalidValueLength"},
-		{"password not ASCII", protocol.CredentialsUUID, []byte("pässwort1"), "org.bluez.Error.InvalidValueLength"},
+		{"credentials before SSID", bluenet.CredentialsUUID, []byte("password1"), "org.bluez.Error.NotPermitted"},
+		{"SSID too long", bluenet.SSIDUUID, bytes.Repeat([]byte{'x'}, 33), "org.bluez.Error.InvalidValueLength"},
+		{"SSID empty", bluenet.SSIDUUID, nil, "org.bluez.Error.InvalidValueLength"},
+		{"SSID ok", bluenet.SSIDUUID, []byte{0xff, 0x00, 'a'}, ""},
+		{"password too short", bluenet.CredentialsUUID, []byte("short"), "org.bluez.Error.InvalidValueLength"},
+		{"password too long", bluenet.CredentialsUUID, bytes.Repeat([]byte{'p'}, 65), "org.bluez.Error.InvalidValueLength"},
+		{"password not ASCII", bluenet.CredentialsUUID, []byte("pässwort1"), "org.bluez.Error.InvalidValueLength"},
 	}
 	for _, tt := range tests {
 		err := f.write(dev, tt.uuid, tt.value, 517, 0)
@@ -315,11 +315,11 @@ func TestProfileWriteValidation(t *testing.T) {
 	if j := f.wifi.Joins(); len(j) != 0 {
 		t.Errorf("invalid input started joins: %q", j)
 	}
-	if v := f.read(dev, protocol.ResultUUID); v[0] != byte(protocol.ResultInvalidInput) {
+	if v := f.read(dev, bluenet.ResultUUID); v[0] != byte(bluenet.ResultInvalidInput) {
 		t.Errorf("Result = %q, want invalid input", v)
 	}
 	// Open network: empty credentials join without a secret.
-	if err := f.write(dev, protocol.CredentialsUUID, []byte{}, 517, 0); err != nil {
+	if err := f.write(dev, bluenet.CredentialsUUID, []byte{}, 517, 0); err != nil {
 		t.Fatalf("empty credentials: %v", err)
 	}
 	if j := f.waitJoins(1); !bytes.Equal(j[0].SSID, []byte{0xff, 0x00, 'a'}) || j[0].Secret != "" {
@@ -339,20 +339,20 @@ func TestProfilePerDeviceSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(f.write(a, protocol.SSIDUUID, []byte("net-a"), 517, 0))
-	must(f.write(b, protocol.SSIDUUID, []byte("net-b"), 517, 0))
-	must(f.write(b, protocol.CredentialsUUID, []byte("password-b"), 517, 0))
+	must(f.write(a, bluenet.SSIDUUID, []byte("net-a"), 517, 0))
+	must(f.write(b, bluenet.SSIDUUID, []byte("net-b"), 517, 0))
+	must(f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0))
 	f.waitJoins(1)
-	must(f.write(a, protocol.CredentialsUUID, []byte("password-a"), 517, 0))
+	must(f.write(a, bluenet.CredentialsUUID, []byte("password-a"), 517, 0))
 	j := f.waitJoins(2)
 	if string(j[0].SSID) != "net-b" || j[0].Secret != "password-b" || string(j[1].SSID) != "net-a" || j[1].Secret != "password-a" {
 		t.Errorf("joins = %q", j)
 	}
-	must(f.write(a, protocol.SSIDUUID, []byte("net-a2"), 517, 0))
+	must(f.write(a, bluenet.SSIDUUID, []byte("net-a2"), 517, 0))
 	f.bz.Disconnect("00:00:00:00:00:0a")
 	a = f.bz.Connect("00:00:00:00:00:0a")
 	time.Sleep(100 * time.Millisecond)
-	if err := f.write(a, protocol.CredentialsUUID, []byte("password-a"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
+	if err := f.write(a, bluenet.CredentialsUUID, []byte("password-a"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
 		t.Errorf("credentials after reconnect without SSID: %v, want NotPermitted", err)
 	}
 }
@@ -372,8 +372,8 @@ func TestProfileLongWrites(t *testing.T) {
 			}
 		}
 	}
-	write(protocol.SSIDUUID, ssid)
-	write(protocol.CredentialsUUID, []byte(secret))
+	write(bluenet.SSIDUUID, ssid)
+	write(bluenet.CredentialsUUID, []byte(secret))
 	j := f.waitJoins(1)
 	time.Sleep(200 * time.Millisecond)
 	if j = f.wifi.Joins(); len(j) != 1 || !bytes.Equal(j[0].SSID, ssid) || j[0].Secret != secret {
@@ -382,7 +382,7 @@ func TestProfileLongWrites(t *testing.T) {
 	// A password of exactly 36 bytes ends on a full piece: the join waits
 	// for JoinDelay, then starts with all of it.
 	secret36 := secret[:36]
-	write(protocol.CredentialsUUID, []byte(secret36))
+	write(bluenet.CredentialsUUID, []byte(secret36))
 	j = f.waitJoins(2)
 	if j[1].Secret != secret36 {
 		t.Errorf("second join secret has %d bytes, want 36", len(j[1].Secret))
@@ -401,8 +401,8 @@ func TestProfileNetworksCycle(t *testing.T) {
 		{SSID: []byte("weak"), Strength: 10},
 	})
 	time.Sleep(100 * time.Millisecond)
-	f.subscribe(protocol.NetworksUUID)
-	p := f.path(protocol.NetworksUUID)
+	f.subscribe(bluenet.NetworksUUID)
+	p := f.path(bluenet.NetworksUUID)
 	var got []string
 	var times []time.Time
 	timeout := time.After(5 * time.Second)
@@ -504,7 +504,7 @@ func TestProfileBluetoothdRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	dev := f.bz.Connect("00:11:22:33:44:55")
-	if v := f.read(dev, protocol.StateUUID); !bytes.Equal(v, []byte{1}) {
+	if v := f.read(dev, bluenet.StateUUID); !bytes.Equal(v, []byte{1}) {
 		t.Errorf("State after restart = %q, want Disconnected", v)
 	}
 }
