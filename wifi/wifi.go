@@ -143,3 +143,22 @@ func (s State) String() string {
 	}
 	return out
 }
+
+// Clone returns a copy of s that shares no memory with it.
+func (s State) Clone() State {
+	s.SSID = bytes.Clone(s.SSID)
+	return s
+}
+
+// CloneAccessPoints returns a deep copy of aps (nil stays nil).
+func CloneAccessPoints(aps []AccessPoint) []AccessPoint {
+	if aps == nil {
+		return nil
+	}
+	out := make([]AccessPoint, len(aps))
+	for i, ap := range aps {
+		ap.SSID = bytes.Clone(ap.SSID)
+		out[i] = ap
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bluenet-project/bluenet/internal/watch"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -32,18 +33,20 @@ type Client struct {
 	joinMu sync.Mutex // held by the running Join (TryLock → busy)
 
 	// mu guards everything below. It is never held across a D-Bus call.
-	mu        sync.Mutex
-	owner     string          // unique name of NetworkManager, "" when gone
-	dev       dbus.ObjectPath // device object of cfg.Interface, "" when missing
-	acPath    dbus.ObjectPath // device's ActiveConnection (for signal filtering)
-	ip4Path   dbus.ObjectPath // device's Ip4Config (for signal filtering)
-	state     wifi.State
-	aps       map[dbus.ObjectPath]apInfo
-	stateSubs map[chan wifi.State]struct{}
-	apSubs    map[chan []wifi.AccessPoint]struct{}
-	listener  *listener // the running Join's signal feed, or nil
-	lastScan  time.Time
-	closed    bool
+	mu       sync.Mutex
+	owner    string          // unique name of NetworkManager, "" when gone
+	dev      dbus.ObjectPath // device object of cfg.Interface, "" when missing
+	acPath   dbus.ObjectPath // device's ActiveConnection (for signal filtering)
+	ip4Path  dbus.ObjectPath // device's Ip4Config (for signal filtering)
+	state    wifi.State
+	aps      map[dbus.ObjectPath]apInfo
+	listener *listener // the running Join's signal feed, or nil
+	lastScan time.Time
+	closed   bool
+
+	// The Watch streams; set under mu so that they follow state and aps.
+	stateHub *watch.Hub[wifi.State]
+	apHub    *watch.Hub[[]wifi.AccessPoint]
 }
 
 type apInfo struct {
@@ -63,15 +66,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Client{
-		cfg:       cfg,
-		conn:      cfg.Conn,
-		log:       cfg.Logger.With("iface", cfg.Interface),
-		sigCh:     make(chan *dbus.Signal, 1024),
-		done:      make(chan struct{}),
-		loopEnd:   make(chan struct{}),
-		aps:       map[dbus.ObjectPath]apInfo{},
-		stateSubs: map[chan wifi.State]struct{}{},
-		apSubs:    map[chan []wifi.AccessPoint]struct{}{},
+		cfg:      cfg,
+		conn:     cfg.Conn,
+		log:      cfg.Logger.With("iface", cfg.Interface),
+		sigCh:    make(chan *dbus.Signal, 1024),
+		done:     make(chan struct{}),
+		loopEnd:  make(chan struct{}),
+		aps:      map[dbus.ObjectPath]apInfo{},
+		stateHub: watch.New(wifi.State{Kind: wifi.Down}, wifi.State.Clone),
+		apHub:    watch.New[[]wifi.AccessPoint](nil, wifi.CloneAccessPoints),
 	}
 	c.matches = [][]dbus.MatchOption{
 		{dbus.WithMatchSender(ifaceDBus), dbus.WithMatchInterface(ifaceDBus),
@@ -110,14 +113,9 @@ func (c *Client) Close() error {
 		<-c.loopEnd
 		c.mu.Lock()
 		c.closed = true
-		for ch := range c.stateSubs {
-			close(ch)
-		}
-		for ch := range c.apSubs {
-			close(ch)
-		}
-		c.stateSubs, c.apSubs = nil, nil
 		c.mu.Unlock()
+		c.stateHub.Close()
+		c.apHub.Close()
 	})
 	return nil
 }
@@ -126,34 +124,12 @@ func (c *Client) Close() error {
 func (c *Client) State() wifi.State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cloneState(c.state)
+	return c.state.Clone()
 }
 
 // WatchState implements wifi.Backend.
 func (c *Client) WatchState(ctx context.Context) <-chan wifi.State {
-	ch := make(chan wifi.State, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		close(ch)
-		return ch
-	}
-	ch <- cloneState(c.state)
-	c.stateSubs[ch] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-c.done:
-			return // Close closes the channel
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if _, ok := c.stateSubs[ch]; ok {
-			delete(c.stateSubs, ch)
-			close(ch)
-		}
-	}()
-	return ch
+	return c.stateHub.Watch(ctx)
 }
 
 // AccessPoints implements wifi.Backend.
@@ -165,29 +141,7 @@ func (c *Client) AccessPoints() []wifi.AccessPoint {
 
 // WatchAccessPoints implements wifi.Backend.
 func (c *Client) WatchAccessPoints(ctx context.Context) <-chan []wifi.AccessPoint {
-	ch := make(chan []wifi.AccessPoint, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		close(ch)
-		return ch
-	}
-	ch <- c.apListLocked()
-	c.apSubs[ch] = struct{}{}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-c.done:
-			return
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if _, ok := c.apSubs[ch]; ok {
-			delete(c.apSubs, ch)
-			close(ch)
-		}
-	}()
-	return ch
+	return c.apHub.Watch(ctx)
 }
 
 // RequestScan implements wifi.Backend. It calls Device.Wireless.RequestScan
@@ -478,9 +432,7 @@ func (c *Client) refreshState(ctx context.Context) {
 	}
 	c.log.Info("state", "state", st.String())
 	c.state = st
-	for ch := range c.stateSubs {
-		offer(ch, cloneState(st))
-	}
+	c.stateHub.Set(st.Clone())
 }
 
 func (c *Client) readState(ctx context.Context, owner string, dev dbus.ObjectPath) (st wifi.State, ac, ip4 dbus.ObjectPath) {
@@ -658,12 +610,7 @@ func compareStrings(a, b string) int {
 }
 
 func (c *Client) publishAPsLocked() {
-	if len(c.apSubs) == 0 {
-		return
-	}
-	for ch := range c.apSubs {
-		offer(ch, c.apListLocked())
-	}
+	c.apHub.Set(c.apListLocked())
 }
 
 // securitiesFor returns the security of every visible access point whose
@@ -678,25 +625,4 @@ func (c *Client) securitiesFor(ssid []byte) []wifi.Security {
 		}
 	}
 	return out
-}
-
-// offer puts v into the 1-slot channel ch, replacing an unread value. Only
-// one goroutine sends at a time (callers hold c.mu), so it terminates.
-func offer[T any](ch chan T, v T) {
-	for {
-		select {
-		case ch <- v:
-			return
-		default:
-		}
-		select {
-		case <-ch:
-		default:
-		}
-	}
-}
-
-func cloneState(s wifi.State) wifi.State {
-	s.SSID = bytes.Clone(s.SSID)
-	return s
 }

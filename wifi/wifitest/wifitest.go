@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/bluenet-project/bluenet/internal/watch"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -33,16 +34,20 @@ type Backend struct {
 	joins    []Join
 	scans    int
 	joining  bool
-	stateWs  []chan wifi.State
-	apWs     []chan []wifi.AccessPoint
 	closed   bool
+
+	// The Watch streams coalesce exactly as the real backend's do.
+	stateHub *watch.Hub[wifi.State]
+	apHub    *watch.Hub[[]wifi.AccessPoint]
 }
 
 var _ wifi.Backend = (*Backend)(nil)
 
 // New returns a backend in state Disconnected with no access points.
 func New() *Backend {
-	return &Backend{state: wifi.State{Kind: wifi.Disconnected}, Addr: "192.0.2.10"}
+	st := wifi.State{Kind: wifi.Disconnected}
+	return &Backend{state: st, Addr: "192.0.2.10",
+		stateHub: watch.New(st, wifi.State.Clone), apHub: watch.New[[]wifi.AccessPoint](nil, wifi.CloneAccessPoints)}
 }
 
 // SetJoinFunc sets the function that decides the outcome of later joins;
@@ -61,19 +66,15 @@ func (b *Backend) SetState(s wifi.State) {
 		return
 	}
 	b.state = s
-	for _, w := range b.stateWs {
-		send(w, s)
-	}
+	b.stateHub.Set(s.Clone())
 }
 
 // SetAccessPoints replaces the scan results and tells the watchers.
 func (b *Backend) SetAccessPoints(aps []wifi.AccessPoint) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.aps = slices.Clone(aps)
-	for _, w := range b.apWs {
-		send(w, slices.Clone(aps))
-	}
+	b.aps = wifi.CloneAccessPoints(aps)
+	b.apHub.Set(wifi.CloneAccessPoints(aps))
 }
 
 // Joins returns the joins requested so far.
@@ -99,21 +100,7 @@ func (b *Backend) State() wifi.State {
 
 // WatchState implements wifi.Backend.
 func (b *Backend) WatchState(ctx context.Context) <-chan wifi.State {
-	ch := make(chan wifi.State, 64)
-	b.mu.Lock()
-	ch <- b.state
-	b.stateWs = append(b.stateWs, ch)
-	b.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if i := slices.Index(b.stateWs, ch); i >= 0 {
-			b.stateWs = slices.Delete(b.stateWs, i, i+1)
-			close(ch)
-		}
-	}()
-	return ch
+	return b.stateHub.Watch(ctx)
 }
 
 // AccessPoints implements wifi.Backend.
@@ -125,21 +112,7 @@ func (b *Backend) AccessPoints() []wifi.AccessPoint {
 
 // WatchAccessPoints implements wifi.Backend.
 func (b *Backend) WatchAccessPoints(ctx context.Context) <-chan []wifi.AccessPoint {
-	ch := make(chan []wifi.AccessPoint, 64)
-	b.mu.Lock()
-	ch <- slices.Clone(b.aps)
-	b.apWs = append(b.apWs, ch)
-	b.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if i := slices.Index(b.apWs, ch); i >= 0 {
-			b.apWs = slices.Delete(b.apWs, i, i+1)
-			close(ch)
-		}
-	}()
-	return ch
+	return b.apHub.Watch(ctx)
 }
 
 // RequestScan implements wifi.Backend; it only counts the calls.
@@ -190,30 +163,9 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
-	for _, w := range b.stateWs {
-		close(w)
-	}
-	for _, w := range b.apWs {
-		close(w)
-	}
-	b.stateWs, b.apWs = nil, nil
+	b.stateHub.Close()
+	b.apHub.Close()
 	return nil
-}
-
-// send delivers without blocking; a watcher that fell 64 values behind
-// loses the oldest.
-func send[T any](ch chan T, v T) {
-	for {
-		select {
-		case ch <- v:
-			return
-		default:
-			select {
-			case <-ch:
-			default:
-			}
-		}
-	}
 }
 
 func mustAddr(s string) netip.Addr {
