@@ -2,6 +2,7 @@ package gatt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -200,8 +201,46 @@ func (a *Advertisement) props() map[string]dbus.Variant {
 	return m
 }
 
-// advObj carries the LEAdvertisement1 methods.
-type advObj struct{ s *Server }
+// MaxAdvertisements is how many advertising instances a Server can hold at
+// once (see [Server.AdvertiseInstance]). How many the controller can send
+// at the same time is the adapter's SupportedInstances (LEAdvertisingManager1).
+const MaxAdvertisements = 4
+
+// advSlot is one advertising instance.
+type advSlot struct {
+	want       *Advertisement // wanted advertisement, nil when not advertising
+	registered bool
+}
+
+// advPath is the object path of advertising instance i.
+func (s *Server) advPath(i int) dbus.ObjectPath {
+	return s.cfg.Path + dbus.ObjectPath(fmt.Sprintf("/adv%d", i))
+}
+
+// advsLostLocked marks every instance as no longer registered (bluetoothd or
+// the adapter went away); s.mu is held.
+func (s *Server) advsLostLocked() {
+	for i := range s.advs {
+		s.advs[i].registered = false
+	}
+}
+
+// advPendingLocked reports whether an instance is wanted but not
+// registered; s.mu is held.
+func (s *Server) advPendingLocked() bool {
+	for _, a := range s.advs {
+		if a.want != nil && !a.registered {
+			return true
+		}
+	}
+	return false
+}
+
+// advObj carries the LEAdvertisement1 methods of instance i.
+type advObj struct {
+	s *Server
+	i int
+}
 
 // Release implements LEAdvertisement1.Release: bluetoothd dropped the
 // advertisement (its Timeout expired, or the adapter went away).
@@ -211,46 +250,64 @@ func (o *advObj) Release(msg dbus.Message) *dbus.Error {
 		return errNotBluez
 	}
 	s.mu.Lock()
-	s.advRegistered = false
+	s.advs[o.i].registered = false
 	s.mu.Unlock()
-	s.log.Info("advertisement released by bluetoothd")
+	s.log.Info("advertisement released by bluetoothd", "instance", o.i)
 	return nil
 }
 
-func (s *Server) advProps() map[string]dbus.Variant {
+func (s *Server) advProps(i int) map[string]dbus.Variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.adv == nil {
+	if s.advs[i].want == nil {
 		return map[string]dbus.Variant{"Type": dbus.MakeVariant("peripheral")}
 	}
-	return s.adv.props()
+	return s.advs[i].want.props()
 }
 
 func (s *Server) exportAdv() error {
-	return s.exportOne(s.advPath, ifaceAdv, &advObj{s}, s.advProps, nil)
+	for i := range s.advs {
+		props := func() map[string]dbus.Variant { return s.advProps(i) }
+		if err := s.exportOne(s.advPath(i), ifaceAdv, &advObj{s, i}, props, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// registerAdv registers the advertisement; regMu is held.
-func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject) error {
+// registerAdv registers advertising instance i; regMu is held.
+func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject, i int) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := adapter.CallWithContext(cctx, ifaceAdvMgr+".RegisterAdvertisement", 0, s.advPath, map[string]dbus.Variant{}).Err
+	err := adapter.CallWithContext(cctx, ifaceAdvMgr+".RegisterAdvertisement", 0, s.advPath(i), map[string]dbus.Variant{}).Err
 	cancel()
 	if err != nil {
 		err = mapBluezError(err)
 		return fmt.Errorf("gatt: register advertisement: %w", err)
 	}
 	s.mu.Lock()
-	s.advRegistered = true
+	s.advs[i].registered = true
 	s.mu.Unlock()
-	s.log.Info("advertisement registered", "path", s.advPath)
+	s.log.Info("advertisement registered", "path", s.advPath(i))
 	return nil
 }
 
-// Advertise starts advertising adv, replacing the current advertisement if
-// there is one, and keeps it registered across bluetoothd restarts until
-// StopAdvertising or Close. It returns when bluetoothd has accepted it.
-// When it fails the server is left not advertising.
+// Advertise starts advertising adv as instance 0, replacing what that
+// instance advertised, and keeps it registered across bluetoothd restarts
+// until StopAdvertising or Close. It returns when bluetoothd has accepted
+// it. When it fails the instance is left not advertising.
 func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
+	return s.AdvertiseInstance(ctx, 0, adv)
+}
+
+// AdvertiseInstance is [Server.Advertise] for instance i (0 ≤ i <
+// MaxAdvertisements). Instances are independent advertisements, each with
+// its own data and scan response; the controller rotates between them
+// (bluetoothd refuses more than the adapter's SupportedInstances with
+// ErrAdvertisingSlotsFull). Replacing an instance's data re-registers it.
+func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement) error {
+	if i < 0 || i >= MaxAdvertisements {
+		return fmt.Errorf("gatt: advertising instance %d out of range [0, %d)", i, MaxAdvertisements)
+	}
 	if err := adv.Validate(); err != nil {
 		return err
 	}
@@ -262,7 +319,7 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	adapter, reg := s.adapter, s.advRegistered
+	adapter, reg := s.adapter, s.advs[i].registered
 	s.mu.Unlock()
 	if adapter == "" {
 		return ErrNoAdapter
@@ -270,52 +327,78 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 	obj := s.conn.Object(bluezName, adapter)
 	if reg {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := obj.CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+		err := obj.CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err
 		cancel()
 		s.mu.Lock()
-		s.advRegistered = false
+		s.advs[i].registered = false
 		s.mu.Unlock()
 		if err != nil {
-			s.log.Debug("unregister advertisement", "err", err)
+			s.log.Debug("unregister advertisement", "instance", i, "err", err)
 		}
 	}
 	s.mu.Lock()
-	s.adv = &cp
+	s.advs[i].want = &cp
 	s.mu.Unlock()
-	if err := s.registerAdv(ctx, obj); err != nil {
+	if err := s.registerAdv(ctx, obj, i); err != nil {
 		s.mu.Lock()
-		s.adv = nil
+		s.advs[i].want = nil
 		s.mu.Unlock()
 		return err
 	}
 	return nil
 }
 
-// StopAdvertising unregisters the advertisement. It is not an error to
-// stop when not advertising.
+// StopAdvertising unregisters every advertising instance. It is not an
+// error to stop when not advertising.
 func (s *Server) StopAdvertising(ctx context.Context) error {
+	var errs []error
+	for i := range MaxAdvertisements {
+		errs = append(errs, s.StopInstance(ctx, i))
+	}
+	return errors.Join(errs...)
+}
+
+// StopInstance unregisters advertising instance i. It is not an error to
+// stop an instance that is not advertising.
+func (s *Server) StopInstance(ctx context.Context, i int) error {
+	if i < 0 || i >= MaxAdvertisements {
+		return fmt.Errorf("gatt: advertising instance %d out of range [0, %d)", i, MaxAdvertisements)
+	}
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	s.mu.Lock()
-	adapter, reg := s.adapter, s.advRegistered
-	s.adv = nil
-	s.advRegistered = false
+	adapter, reg := s.adapter, s.advs[i].registered
+	s.advs[i].want = nil
+	s.advs[i].registered = false
 	s.mu.Unlock()
 	if !reg || adapter == "" {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.conn.Object(bluezName, adapter).CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+	err := s.conn.Object(bluezName, adapter).CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err
 	if err != nil {
-		return fmt.Errorf("gatt: unregister advertisement: %w", mapBluezError(err))
+		return fmt.Errorf("gatt: unregister advertisement %d: %w", i, mapBluezError(err))
 	}
 	return nil
 }
 
-// Advertising reports whether an advertisement is currently registered.
+// Advertising reports whether an advertisement (of any instance) is
+// currently registered.
 func (s *Server) Advertising() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.advRegistered
+	for _, a := range s.advs {
+		if a.registered {
+			return true
+		}
+	}
+	return false
+}
+
+// AdvertisingInstance reports whether instance i is currently registered.
+func (s *Server) AdvertisingInstance(i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return i >= 0 && i < MaxAdvertisements && s.advs[i].registered
 }

@@ -114,7 +114,8 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 				ours := p == s.adapter
 				if ours {
 					s.adapter, s.adapterAddr = "", ""
-					s.appRegistered, s.advRegistered = false, false
+					s.appRegistered = false
+					s.advsLostLocked()
 					s.regGen++
 					s.lost = true
 				}
@@ -161,7 +162,7 @@ func (s *Server) setConnected(p dbus.ObjectPath, on bool) {
 	was := s.connected[p]
 	var ended *Session
 	if on {
-		if !was && s.lost && (!s.appRegistered || (s.adv != nil && !s.advRegistered)) {
+		if !was && s.lost && (!s.appRegistered || s.advPendingLocked()) {
 			s.early[p] = true
 		}
 		s.connected[p] = true
@@ -213,7 +214,8 @@ func (s *Server) bluezChanged(owner string) {
 	s.bluezOwner = owner
 	s.adapter, s.adapterAddr = "", ""
 	wasReg := s.appRegistered
-	s.appRegistered, s.advRegistered = false, false
+	s.appRegistered = false
+	s.advsLostLocked()
 	s.regGen++
 	s.lost = s.lost || old != ""
 	closed := s.closed
@@ -332,8 +334,12 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 	s.bluezOwner = owner
 	s.adapter, s.adapterAddr = adapter, addr
 	appReg := s.appRegistered
-	adv := s.adv
-	advReg := s.advRegistered
+	var pending []int // wanted advertisements not registered
+	for i, a := range s.advs {
+		if a.want != nil && !a.registered {
+			pending = append(pending, i)
+		}
+	}
 	s.mu.Unlock()
 
 	// Devices already connected (e.g. when we start after a central).
@@ -360,8 +366,8 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 		s.log.Info("application registered", "adapter", adapter, "path", s.root)
 		did = true
 	}
-	if adv != nil && !advReg {
-		if err := s.registerAdv(ctx, obj); err != nil {
+	for _, i := range pending {
+		if err := s.registerAdv(ctx, obj, i); err != nil {
 			return err
 		}
 		did = true

@@ -105,7 +105,6 @@ type Server struct {
 	log     *slog.Logger
 	cfg     Config
 	root    dbus.ObjectPath // application root (ObjectManager)
-	advPath dbus.ObjectPath
 	timeout time.Duration
 
 	services []*service
@@ -131,8 +130,7 @@ type Server struct {
 	adapter       dbus.ObjectPath
 	adapterAddr   string
 	appRegistered bool
-	adv           *Advertisement // wanted advertisement, nil when not advertising
-	advRegistered bool
+	advs          [MaxAdvertisements]advSlot   // the advertising instances
 	sessions      map[dbus.ObjectPath]*Session // connected (or active) devices
 	connected     map[dbus.ObjectPath]bool
 	regGen        uint64 // bumped whenever bluetoothd or the adapter changes
@@ -179,7 +177,6 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		log:       log,
 		cfg:       cfg,
 		root:      cfg.Path + "/app",
-		advPath:   cfg.Path + "/adv0",
 		timeout:   timeout,
 		sessions:  make(map[dbus.ObjectPath]*Session),
 		connected: make(map[dbus.ObjectPath]bool),
@@ -187,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Advertisement != nil {
 		a := *cfg.Advertisement
-		s.adv = &a
+		s.advs[0].want = &a
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.events = newEventQueue()
@@ -228,14 +225,21 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	var errs []error
 	s.mu.Lock()
-	adapter, advReg, appReg, owner := s.adapter, s.advRegistered, s.appRegistered, s.bluezOwner
-	s.advRegistered, s.appRegistered = false, false
+	adapter, appReg, owner := s.adapter, s.appRegistered, s.bluezOwner
+	var advReg []int
+	for i := range s.advs {
+		if s.advs[i].registered {
+			advReg = append(advReg, i)
+		}
+	}
+	s.appRegistered = false
+	s.advsLostLocked()
 	s.mu.Unlock()
 	if owner != "" && adapter != "" {
 		obj := s.conn.Object(bluezName, adapter)
-		if advReg {
-			if err := obj.CallWithContext(ctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err; err != nil {
-				errs = append(errs, fmt.Errorf("gatt: unregister advertisement: %w", mapBluezError(err)))
+		for _, i := range advReg {
+			if err := obj.CallWithContext(ctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err; err != nil {
+				errs = append(errs, fmt.Errorf("gatt: unregister advertisement %d: %w", i, mapBluezError(err)))
 			}
 		}
 		if appReg {

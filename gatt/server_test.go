@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -790,5 +791,53 @@ func TestCloseUnregisters(t *testing.T) {
 	}
 	if err := e.srv.Characteristic(notifyUUID).Notify([]byte{1}); !errors.Is(err, gatt.ErrClosed) {
 		t.Errorf("Notify after Close: %v", err)
+	}
+}
+
+func TestAdvertiseInstances(t *testing.T) {
+	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
+	names := func() []string {
+		var out []string
+		for _, a := range e.fake.Advertisements() {
+			out = append(out, fmt.Sprint(a.Props["LocalName"].Value()))
+		}
+		sort.Strings(out)
+		return out
+	}
+	for i, name := range []string{"one", "two"} {
+		if err := e.srv.AdvertiseInstance(ctx(t), i, gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}, LocalName: name}); err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+	}
+	if got := names(); fmt.Sprint(got) != "[one two]" {
+		t.Fatalf("advertisements %v, want [one two]", got)
+	}
+	// Replacing one instance leaves the other alone.
+	if err := e.srv.AdvertiseInstance(ctx(t), 1, gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}, LocalName: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); fmt.Sprint(got) != "[one three]" {
+		t.Fatalf("after replacing 1: %v", got)
+	}
+	// Both come back after bluetoothd restarts.
+	e.fake.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.fake.Advertisements()) != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := names(); fmt.Sprint(got) != "[one three]" {
+		t.Fatalf("after a bluetoothd restart: %v", got)
+	}
+	if err := e.srv.StopInstance(ctx(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); fmt.Sprint(got) != "[three]" || e.srv.AdvertisingInstance(0) || !e.srv.AdvertisingInstance(1) || !e.srv.Advertising() {
+		t.Fatalf("after stopping 0: %v", got)
+	}
+	if err := e.srv.AdvertiseInstance(ctx(t), gatt.MaxAdvertisements, gatt.Advertisement{}); err == nil {
+		t.Error("instance out of range accepted")
+	}
+	if err := e.srv.StopAdvertising(ctx(t)); err != nil || e.srv.Advertising() || len(names()) != 0 {
+		t.Fatalf("StopAdvertising: %v, still %v", err, names())
 	}
 }
