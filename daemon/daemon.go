@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +17,6 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
-	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -26,7 +27,18 @@ const (
 	// DefaultJoinDelay is how long a Credentials write that may be the first
 	// piece of a long write waits for more pieces before the join starts.
 	DefaultJoinDelay = 200 * time.Millisecond
+	// DefaultJoinTimeout bounds one join, rollback included.
+	DefaultJoinTimeout = 3 * time.Minute
 )
+
+// Protocol names, as --profiles takes them.
+const (
+	ProtocolBluenet = "bluenet"
+	ProtocolImprov  = "improv"
+)
+
+// DefaultProtocols is what a daemon speaks when Config.Protocols is empty.
+var DefaultProtocols = []string{ProtocolBluenet, ProtocolImprov}
 
 // Config configures the daemon. Conn and WiFi are required.
 type Config struct {
@@ -41,6 +53,10 @@ type Config struct {
 	Adapter string
 	// Alias is the adapter's name as phones see it; empty leaves it as is.
 	Alias string
+	// AliasFile keeps a name a phone gave the device (Improv's Device Name)
+	// across restarts: when it exists its content replaces Alias. Empty: a
+	// name set by a phone lasts until the daemon stops.
+	AliasFile string
 	// Hostname is sent in the Hostname characteristic; "%IP" in it is
 	// replaced by the Wi-Fi interface's IPv4 address.
 	Hostname string
@@ -53,11 +69,18 @@ type Config struct {
 	// adapter, as the original did, because some phones otherwise connect
 	// over BR/EDR and see no services.
 	KeepBREDR bool
+	// Protocols lists the wire formats to speak, in advertising priority
+	// order ("bluenet", "improv"); empty means DefaultProtocols. Each gets
+	// its own GATT service and advertising instance.
+	Protocols []string
+	// Improv configures the Improv service (used when Protocols has it).
+	Improv ImprovConfig
 
 	// CyclePause is the pause after each round of Available Networks
 	// notifications (default 3 s); NotifyGap the gap between two SSIDs
-	// (default 50 ms); JoinDelay see DefaultJoinDelay.
-	CyclePause, NotifyGap, JoinDelay time.Duration
+	// (default 50 ms); JoinDelay see DefaultJoinDelay; JoinTimeout bounds
+	// one join (default 3 min).
+	CyclePause, NotifyGap, JoinDelay, JoinTimeout time.Duration
 
 	// OnReady is called once, after the GATT application and the
 	// advertisement are registered (systemd's READY=1).
@@ -76,12 +99,35 @@ type Status struct {
 	Advertising bool     `json:"advertising"`
 	Centrals    []string `json:"centrals"` // addresses of connected centrals
 	LastResult  string   `json:"last_result"`
+	Protocols   []string `json:"protocols,omitempty"`
 }
 
-// ssidKey is the session key of a central's SSID slot.
-type ssidKey struct{}
+// service is one wire format's GATT service on the daemon's core. The core
+// calls its methods from its own goroutines; a service guards its state.
+type service interface {
+	// name is the protocol's name ("bluenet", "improv").
+	name() string
+	// gattServices returns the GATT services to publish.
+	gattServices() []gatt.Service
+	// attach is called once the GATT server is open, before the service
+	// gets any other call or event.
+	attach(srv *gatt.Server)
+	// advertisement returns what the service advertises now; the core
+	// re-registers its instance when it changes (after poke).
+	advertisement() gatt.Advertisement
+	// wifiChanged is called on every change of the Wi-Fi state.
+	wifiChanged(prev, cur wifi.State)
+	// joinChanged is called when a join starts (done false) and when it
+	// ends (done true, err its outcome), whichever protocol asked for it.
+	joinChanged(done bool, err error)
+	// disconnected is called when a central disconnects.
+	disconnected(dev gatt.Device)
+	// stop ends the service's timers; it runs once, at shutdown.
+	stop()
+}
 
-// daemon is the state of one Run.
+// daemon is the protocol-neutral core of one Run: adapter, advertising,
+// Wi-Fi state, one join at a time, status.
 type daemon struct {
 	cfg Config
 	log *slog.Logger
@@ -91,32 +137,42 @@ type daemon struct {
 	// reports it back.
 	adapter atomic.Pointer[gatt.Adapter]
 
-	networks, state, hostname, result *gatt.Char
+	// ctx is Run's context: work the daemon owns (joins, network rounds)
+	// starts from it and is counted in wg, which Run waits for.
+	ctx     context.Context
+	wg      sync.WaitGroup
+	ownedMu sync.Mutex // guards closing against wg.Add
+	closing bool       // set before Run waits for wg: no new owned work
+
+	services []service
+	// advertised is what each service's instance was last asked to
+	// advertise (nil: not advertising); used by the main loop only.
+	advertised []*gatt.Advertisement
+	slotsFull  bool // a later instance was refused: logged once
+
+	joinMu sync.Mutex // held by the running join
 
 	mu          sync.Mutex
 	wifiState   wifi.State
 	aps         []wifi.AccessPoint
 	apsChanged  chan struct{} // closed and replaced when aps changes
 	centrals    map[dbus.ObjectPath]string
-	lastResult  bluenet.ResultCode
+	alias       string // the adapter's name: Config.Alias, or the one a phone set
+	lastJoin    string // status text of the last join
 	advertising bool
-	cycleStop   context.CancelFunc // running Available Networks cycle
-	joinTimers  map[dbus.ObjectPath]*time.Timer
 
 	kick chan struct{} // re-evaluate advertising
 }
 
-// Run publishes the Bluenet service and serves until ctx is done; then it
-// stops advertising, unregisters and returns nil. Wi-Fi is left as it is.
+// Run publishes the configured protocols' services and serves until ctx is
+// done; then it stops advertising, unregisters, waits for the work it
+// started and returns nil. Wi-Fi is left as it is.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Conn == nil || cfg.WiFi == nil {
 		return errors.New("daemon: Config.Conn and Config.WiFi are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Version == "" {
-		cfg.Version = bluenet.Version
 	}
 	if cfg.CyclePause <= 0 {
 		cfg.CyclePause = DefaultCyclePause
@@ -127,39 +183,55 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.JoinDelay <= 0 {
 		cfg.JoinDelay = DefaultJoinDelay
 	}
+	if cfg.JoinTimeout <= 0 {
+		cfg.JoinTimeout = DefaultJoinTimeout
+	}
+	if len(cfg.Protocols) == 0 {
+		cfg.Protocols = DefaultProtocols
+	}
 	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
-		apsChanged: make(chan struct{}), lastResult: bluenet.ResultNone,
-		joinTimers: map[dbus.ObjectPath]*time.Timer{}, kick: make(chan struct{}, 1)}
+		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
-	return d.run(ctx)
-}
-
-func (d *daemon) services() []gatt.Service {
-	return []gatt.Service{{
-		UUID:    gatt.MustParseUUID(bluenet.ServiceUUID),
-		Primary: true,
-		Characteristics: []gatt.Characteristic{
-			{UUID: gatt.MustParseUUID(bluenet.NetworksUUID), Flags: gatt.FlagNotify, OnSubscribe: d.onNetworksSubscribe},
-			{UUID: gatt.MustParseUUID(bluenet.StateUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeState(d.currentState()), nil }},
-			{UUID: gatt.MustParseUUID(bluenet.HostnameUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return []byte(d.hostnameValue()), nil }},
-			{UUID: gatt.MustParseUUID(bluenet.VersionUUID), Flags: gatt.FlagRead, Value: []byte(d.cfg.Version)},
-			{UUID: gatt.MustParseUUID(bluenet.SSIDUUID), Flags: gatt.FlagWrite, OnWrite: d.onSSIDWrite},
-			{UUID: gatt.MustParseUUID(bluenet.CredentialsUUID), Flags: gatt.FlagWrite, OnWrite: d.onCredentialsWrite},
-			{UUID: gatt.MustParseUUID(bluenet.ResultUUID), Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return bluenet.EncodeResult(d.lastResultCode()), nil }},
-		},
-	}}
+	for _, p := range cfg.Protocols {
+		switch p {
+		case ProtocolBluenet:
+			d.services = append(d.services, newBluenet(d))
+		case ProtocolImprov:
+			d.services = append(d.services, newImprov(d))
+		default:
+			return fmt.Errorf("daemon: unknown protocol %q (want %q or %q)", p, ProtocolBluenet, ProtocolImprov)
+		}
+	}
+	d.advertised = make([]*gatt.Advertisement, len(d.services))
+	d.alias = cfg.Alias
+	if cfg.AliasFile != "" {
+		if b, err := os.ReadFile(cfg.AliasFile); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			d.alias = strings.TrimSpace(string(b))
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.ctx = runCtx
+	err := d.run(runCtx)
+	cancel()
+	d.ownedMu.Lock()
+	d.closing = true
+	d.ownedMu.Unlock()
+	d.wg.Wait()
+	return err
 }
 
 func (d *daemon) run(ctx context.Context) error {
+	var svcs []gatt.Service
+	for _, s := range d.services {
+		svcs = append(svcs, s.gattServices()...)
+	}
 	srv, err := gatt.Open(ctx, gatt.Config{
 		Conn:         d.cfg.Conn,
 		Logger:       d.log.With("component", "gatt"),
 		Adapter:      d.cfg.Adapter,
-		Services:     d.services(),
+		Services:     svcs,
 		OnError:      func(err error) { d.log.Error("bluetooth", "err", err) },
 		OnRegistered: func() { d.log.Info("GATT application registered"); d.poke() },
 		OnConnect:    d.onConnect,
@@ -172,10 +244,14 @@ func (d *daemon) run(ctx context.Context) error {
 	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
-	d.networks = srv.Characteristic(gatt.MustParseUUID(bluenet.NetworksUUID))
-	d.state = srv.Characteristic(gatt.MustParseUUID(bluenet.StateUUID))
-	d.hostname = srv.Characteristic(gatt.MustParseUUID(bluenet.HostnameUUID))
-	d.result = srv.Characteristic(gatt.MustParseUUID(bluenet.ResultUUID))
+	for _, s := range d.services {
+		s.attach(srv)
+	}
+	defer func() {
+		for _, s := range d.services {
+			s.stop()
+		}
+	}()
 
 	if err := d.setupAdapter(ctx); err != nil {
 		return err
@@ -183,7 +259,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.updateAdvertising(ctx); err != nil {
 		return err
 	}
-	d.log.Info("advertising", "alias", d.cfg.Alias, "adapter", d.adapter.Load().Name())
+	d.log.Info("advertising", "alias", d.aliasName(), "adapter", d.adapter.Load().Name(), "protocols", d.cfg.Protocols)
 	if d.cfg.OnReady != nil {
 		d.cfg.OnReady()
 	}
@@ -248,8 +324,8 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 	if err := a.SetPowered(ctx, true); err != nil {
 		return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
 	}
-	if d.cfg.Alias != "" {
-		if err := a.SetAlias(ctx, d.cfg.Alias); err != nil {
+	if alias := d.aliasName(); alias != "" {
+		if err := a.SetAlias(ctx, alias); err != nil {
 			return fmt.Errorf("daemon: set alias: %w", err)
 		}
 	}
@@ -266,7 +342,7 @@ func (d *daemon) onAdapter(ev gatt.AdapterEvent) {
 	if !ev.Added || ours == nil || (ev.Path != ours.Path() && !strings.EqualFold(ev.Address, ours.Address())) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
 	defer cancel()
 	a, err := gatt.OpenAdapter(ctx, d.cfg.Conn, string(ev.Path), 0)
 	if err == nil {
@@ -283,15 +359,6 @@ func (d *daemon) onAdapter(ev gatt.AdapterEvent) {
 func (d *daemon) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d.mu.Lock()
-	if d.cycleStop != nil {
-		d.cycleStop()
-		d.cycleStop = nil
-	}
-	for _, t := range d.joinTimers {
-		t.Stop()
-	}
-	d.mu.Unlock()
 	if err := d.server().StopAdvertising(ctx); err != nil {
 		d.log.Debug("stop advertising", "err", err)
 	}
@@ -308,20 +375,142 @@ func (d *daemon) poke() {
 	}
 }
 
+// goOwned runs f on its own goroutine with the daemon's context; Run waits
+// for it before it returns. Once Run is returning, f is not run.
+func (d *daemon) goOwned(f func(ctx context.Context)) {
+	d.ownedMu.Lock()
+	defer d.ownedMu.Unlock()
+	if d.closing {
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f(d.ctx)
+	}()
+}
+
+// aliasName returns the adapter's name as phones should see it.
+func (d *daemon) aliasName() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.alias
+}
+
+// setAlias renames the device: the adapter's alias, the advertised name,
+// and, with Config.AliasFile, the name used after a restart.
+func (d *daemon) setAlias(ctx context.Context, name string) error {
+	a := d.adapter.Load()
+	if a == nil {
+		return gatt.ErrNoAdapter
+	}
+	if err := a.SetAlias(ctx, name); err != nil {
+		return fmt.Errorf("daemon: set alias: %w", err)
+	}
+	d.mu.Lock()
+	d.alias = name
+	d.mu.Unlock()
+	if d.cfg.AliasFile != "" {
+		if err := os.WriteFile(d.cfg.AliasFile, []byte(name+"\n"), 0o644); err != nil {
+			d.log.Warn("the new device name is not kept across restarts", "file", d.cfg.AliasFile, "err", err)
+		}
+	}
+	d.log.Info("device renamed", "alias", name)
+	d.poke()
+	return nil
+}
+
 func (d *daemon) currentState() wifi.State {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.wifiState
 }
 
-func (d *daemon) lastResultCode() bluenet.ResultCode {
+// setupOpen reports whether provisioning writes are accepted now.
+func (d *daemon) setupOpen() bool { return true }
+
+// setupAuthorized reports whether someone authorized a setup on the device
+// (a button or bluenet allow), as opposed to a window that is open by
+// itself.
+func (d *daemon) setupAuthorized() bool { return false }
+
+// accessPoints returns the latest scan results and a channel closed when
+// they change.
+func (d *daemon) accessPoints() ([]wifi.AccessPoint, <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.lastResult
+	return d.aps, d.apsChanged
 }
 
 func (d *daemon) hostnameValue() string {
 	return ExpandHostname(d.cfg.Hostname, d.currentState().IPv4)
+}
+
+// join joins ssid for a central (addr, for the log) and tells every service
+// when it starts and ends; one join runs at a time, a second one gets a
+// wifi.ErrBusy JoinError at once and tells nobody. It blocks until the
+// outcome is known.
+func (d *daemon) join(ctx context.Context, addr string, ssid []byte, secret string) error {
+	if !d.joinMu.TryLock() {
+		d.log.Info("join refused: another join is running", "ssid", string(ssid), "central", addr)
+		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
+	}
+	defer d.joinMu.Unlock()
+	d.log.Info("join requested", "ssid", string(ssid), "central", addr)
+	d.setLastJoin("joining")
+	for _, s := range d.services {
+		s.joinChanged(false, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
+	defer cancel()
+	start := time.Now()
+	err := d.cfg.WiFi.Join(ctx, ssid, secret)
+	if errors.Is(err, wifi.ErrBusy) {
+		// Someone else (bluenet join on the device) is joining; the running
+		// join keeps its own result.
+		d.log.Info("join refused: the backend is busy", "ssid", string(ssid))
+		d.setLastJoin(joinText(err))
+		return err
+	}
+	if err != nil {
+		d.log.Warn("join failed", "ssid", string(ssid), "reason", wifi.ReasonOf(err).String(), "err", err,
+			"seconds", time.Since(start).Seconds())
+	} else {
+		d.log.Info("joined", "ssid", string(ssid), "seconds", time.Since(start).Seconds())
+	}
+	d.setLastJoin(joinText(err))
+	for _, s := range d.services {
+		s.joinChanged(true, err)
+	}
+	return err
+}
+
+// joinText is the status text of a join's outcome.
+func joinText(err error) string {
+	switch wifi.ReasonOf(err) {
+	case wifi.ReasonNone:
+		return "connected"
+	case wifi.ReasonWrongPassword:
+		return "wrong password"
+	case wifi.ReasonNotFound:
+		return "network not found"
+	case wifi.ReasonTimeout:
+		return "timed out"
+	case wifi.ReasonDHCPFailed:
+		return "no IP address (DHCP failed)"
+	case wifi.ReasonBusy:
+		return "busy: another join is running"
+	case wifi.ReasonInvalid:
+		return "invalid input"
+	}
+	return "failed"
+}
+
+func (d *daemon) setLastJoin(text string) {
+	d.mu.Lock()
+	d.lastJoin = text
+	d.mu.Unlock()
+	d.publishStatus()
 }
 
 func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
@@ -331,12 +520,9 @@ func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
 	d.mu.Unlock()
 	if !st.Equal(prev) {
 		d.log.Info("wifi", "state", st.String())
-		d.notify(d.state, EncodeState(st))
 	}
-	// The original re-sent the host name whenever the link became Connected;
-	// with %IP it also changes with the address.
-	if (st.Kind == wifi.Connected && prev.Kind != wifi.Connected) || st.IPv4 != prev.IPv4 {
-		d.notify(d.hostname, []byte(ExpandHostname(d.cfg.Hostname, st.IPv4)))
+	for _, s := range d.services {
+		s.wifiChanged(prev, st)
 	}
 	if err := d.updateAdvertising(ctx); err != nil {
 		d.log.Error("advertising", "err", err)
@@ -357,34 +543,51 @@ func (d *daemon) wantAdvertising() bool {
 	return !d.cfg.AutoAdvertise || d.wifiState.Kind != wifi.Connected || len(d.centrals) > 0
 }
 
+// updateAdvertising registers, replaces or removes each service's
+// advertising instance (instance i for service i). It runs on the main
+// loop only. A controller with fewer instances than services advertises
+// the first ones (in Config.Protocols order) and logs which are left out.
 func (d *daemon) updateAdvertising(ctx context.Context) error {
 	want := d.wantAdvertising()
-	if want == d.server().Advertising() {
-		d.setAdvertising(want)
-		return nil
+	var errs []error
+	for i, s := range d.services {
+		if !want {
+			if d.advertised[i] == nil {
+				continue
+			}
+			if err := d.server().StopInstance(ctx, i); err != nil {
+				errs = append(errs, fmt.Errorf("daemon: stop advertising %s: %w", s.name(), err))
+				continue
+			}
+			d.advertised[i] = nil
+			d.log.Info("advertising stopped: Wi-Fi connected and no central connected", "protocol", s.name())
+			continue
+		}
+		adv := s.advertisement()
+		if d.advertised[i] != nil && reflect.DeepEqual(*d.advertised[i], adv) {
+			continue
+		}
+		err := d.server().AdvertiseInstance(ctx, i, adv)
+		if err != nil {
+			d.advertised[i] = nil
+			if i > 0 && errors.Is(err, gatt.ErrAdvertisingSlotsFull) {
+				if !d.slotsFull {
+					d.log.Warn("the controller has no free advertising instance: this protocol is not advertised (phones that know the device can still connect)",
+						"protocol", s.name())
+					d.slotsFull = true
+				}
+				continue
+			}
+			errs = append(errs, fmt.Errorf("daemon: advertise %s: %w", s.name(), err))
+			continue
+		}
+		if d.advertised[i] == nil {
+			d.log.Info("advertising started", "protocol", s.name())
+		}
+		d.advertised[i] = &adv
 	}
-	if want {
-		adv := gatt.Advertisement{
-			Type:         gatt.AdvertisePeripheral,
-			ServiceUUIDs: []gatt.UUID{gatt.MustParseUUID(bluenet.ServiceUUID)},
-			// The name goes into the scan response. LocalName rather than
-			// the "local-name" include: for the include the kernel cuts
-			// names longer than 10 bytes down to 10.
-			LocalName:    advName(d.cfg.Alias),
-			Discoverable: true,
-		}
-		if err := d.server().Advertise(ctx, adv); err != nil {
-			return fmt.Errorf("daemon: advertise: %w", err)
-		}
-		d.log.Info("advertising started")
-	} else {
-		if err := d.server().StopAdvertising(ctx); err != nil {
-			return fmt.Errorf("daemon: stop advertising: %w", err)
-		}
-		d.log.Info("advertising stopped: Wi-Fi connected and no central connected")
-	}
-	d.setAdvertising(want)
-	return nil
+	d.setAdvertising(d.server().Advertising())
+	return errors.Join(errs...)
 }
 
 // advName cuts the alias to the 29 bytes a scan response holds, at a UTF-8
@@ -418,11 +621,10 @@ func (d *daemon) onConnect(dev gatt.Device) {
 func (d *daemon) onDisconnect(dev gatt.Device) {
 	d.mu.Lock()
 	delete(d.centrals, dev.Path)
-	if t := d.joinTimers[dev.Path]; t != nil {
-		t.Stop()
-		delete(d.joinTimers, dev.Path)
-	}
 	d.mu.Unlock()
+	for _, s := range d.services {
+		s.disconnected(dev)
+	}
 	d.log.Info("central disconnected", "address", dev.Address)
 	d.poke()
 }
@@ -438,7 +640,8 @@ func (d *daemon) publishStatus() {
 		Hostname:    ExpandHostname(d.cfg.Hostname, d.wifiState.IPv4),
 		Advertising: d.advertising,
 		Centrals:    []string{},
-		LastResult:  d.lastResult.String(),
+		LastResult:  d.lastJoin,
+		Protocols:   d.cfg.Protocols,
 	}
 	if d.wifiState.IPv4.IsValid() {
 		st.IPv4 = d.wifiState.IPv4.String()

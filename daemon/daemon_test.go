@@ -76,7 +76,8 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		Hostname:   "host-%IP",
 		CyclePause: 300 * time.Millisecond,
 		NotifyGap:  time.Millisecond,
-		JoinDelay:  50 * time.Millisecond,
+		JoinDelay:  200 * time.Millisecond, // generous: the test machine may be loaded
+		Protocols:  []string{ProtocolBluenet},
 		OnReady:    func() { close(ready) },
 		OnStatus: func(s Status) {
 			select {

@@ -14,7 +14,20 @@ import (
 // 1 Disconnected, 2 Connecting, 3 Connected; while Connecting or Connected
 // the SSID in use follows.
 func EncodeState(s wifi.State) []byte {
-	return bluenet.State{Kind: bluenet.StateKind(s.Kind), SSID: s.SSID}.Encode()
+	return bluenet.State{Kind: bluenetKind(s.Kind), SSID: s.SSID}.Encode()
+}
+
+// bluenetKind maps a link state to byte 0 of Connection State.
+func bluenetKind(k wifi.Kind) bluenet.StateKind {
+	switch k {
+	case wifi.Disconnected:
+		return bluenet.Disconnected
+	case wifi.Connecting:
+		return bluenet.Connecting
+	case wifi.Connected:
+		return bluenet.Connected
+	}
+	return bluenet.Down
 }
 
 // ExpandHostname replaces every "%IP" in template with ip, or with the

@@ -92,8 +92,7 @@ type AccessPoint struct {
 // Kind is the coarse link state of an interface.
 type Kind uint8
 
-// Kind values. The numbers equal byte 0 of Bluenet's Connection State
-// characteristic.
+// Kind values. Wire formats map them to their own bytes.
 const (
 	Down         Kind = iota // no usable device: missing, unmanaged, unavailable, radio off, or backend gone
 	Disconnected             // ready but not connected

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,10 @@ type startOpts struct {
 	rpc           string
 	joinTimeout   time.Duration
 	statusFile    string
+	protocols     []string
+	improvURL     string
+	identifyCmd   string
+	stateDir      string
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -49,9 +54,15 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 	f.StringVar(&o.rpc, "rpc", statusrpc.DefaultAddr, `address of the XML-RPC status endpoint (is_bluenet_connected), or "off"`)
 	f.DurationVar(&o.joinTimeout, "join-timeout", nm.DefaultJoinTimeout, "give up a join after this long and go back to the previous network")
 	f.StringVar(&o.statusFile, "status-file", statusfile.DefaultPath(), "where to publish the status for 'bluenet status'")
+	f.StringSliceVar(&o.protocols, "profiles", daemon.DefaultProtocols, "wire formats to speak, in advertising priority order: bluenet, improv")
+	f.StringVar(&o.improvURL, "improv-url", "", `URL an Improv client opens after provisioning; "%IP" becomes the new IPv4 address (default: none)`)
+	f.StringVar(&o.identifyCmd, "identify-command", "", "shell command run when a phone asks the device to identify itself (e.g. blink an LED)")
+	f.StringVar(&o.stateDir, "state-dir", "/var/lib/bluenet", "where the daemon keeps what phones set (the device name)")
 	for name, key := range map[string]string{"hostname": "BLUENET_HOSTNAME", "alias": "BLUENET_ALIAS",
 		"auto-advertise": "BLUENET_AUTO_ADVERTISE", "keep-bredr": "BLUENET_KEEP_BREDR", "rpc": "BLUENET_RPC",
-		"join-timeout": "BLUENET_JOIN_TIMEOUT", "status-file": "BLUENET_STATUS_FILE"} {
+		"join-timeout": "BLUENET_JOIN_TIMEOUT", "status-file": "BLUENET_STATUS_FILE",
+		"profiles": "BLUENET_PROFILES", "improv-url": "BLUENET_IMPROV_URL",
+		"identify-command": "BLUENET_IDENTIFY_COMMAND", "state-dir": "BLUENET_STATE_DIR"} {
 		bindEnv(f, name, key)
 	}
 	f.Bool("help", false, "help for start")
@@ -70,6 +81,22 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		}
 		if o.alias == "" {
 			o.alias = h
+		}
+	}
+	for _, p := range o.protocols {
+		if p != daemon.ProtocolBluenet && p != daemon.ProtocolImprov {
+			return usagef("--profiles: unknown protocol %q (want bluenet, improv or both)", p)
+		}
+	}
+	if len(o.protocols) == 0 {
+		return usagef("--profiles: name at least one of bluenet, improv")
+	}
+	aliasFile := ""
+	if o.stateDir != "" {
+		if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+			log.Warn("no state directory: a device name set by a phone is lost at restart", "dir", o.stateDir, "err", err)
+		} else {
+			aliasFile = filepath.Join(o.stateDir, "alias")
 		}
 	}
 	conn, err := dbus.ConnectSystemBus()
@@ -94,12 +121,19 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	}
 	defer statusfile.Remove(o.statusFile)
 	err = daemon.Run(ctx, daemon.Config{
-		Conn:          conn,
-		WiFi:          backend,
-		Logger:        log,
-		Adapter:       g.bluetooth,
-		Alias:         o.alias,
-		Hostname:      o.hostname,
+		Conn:      conn,
+		WiFi:      backend,
+		Logger:    log,
+		Adapter:   g.bluetooth,
+		Alias:     o.alias,
+		AliasFile: aliasFile,
+		Hostname:  o.hostname,
+		Protocols: o.protocols,
+		Improv: daemon.ImprovConfig{
+			URL:             o.improvURL,
+			IdentifyCommand: o.identifyCmd,
+			FirmwareVersion: version,
+		},
 		AutoAdvertise: o.autoAdvertise,
 		KeepBREDR:     o.keepBREDR,
 		OnReady: func() {
