@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/internal/bluezfake"
 	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 	"github.com/bluenet-project/bluenet/wifi/wifitest"
@@ -32,25 +32,7 @@ type fixture struct {
 	backlog []bluezfake.Notification
 	status  chan Status
 	done    chan error
-	logs    syncBuffer // the profile's debug log
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    logbuf.Buffer // the profile's debug log
 }
 
 // noSecret fails the test if the debug log contains secret.
@@ -138,9 +120,26 @@ func (f *fixture) read(dev dbus.ObjectPath, uuid string) []byte {
 	return v
 }
 
+// subscribe subscribes to uuid as bluetoothd does (StartNotify without a
+// reply) and waits until the application says it is notifying.
 func (f *fixture) subscribe(uuid string) {
-	if err := f.bz.StartNotify(f.ctx, f.app, f.path(uuid)); err != nil {
+	f.t.Helper()
+	p := f.path(uuid)
+	if err := f.bz.StartNotify(f.ctx, f.app, p); err != nil {
 		f.t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var v dbus.Variant
+		err := f.bz.Conn().Object(f.app.Owner, p).CallWithContext(f.ctx, "org.freedesktop.DBus.Properties.Get", 0,
+			"org.bluez.GattCharacteristic1", "Notifying").Store(&v)
+		if on, _ := v.Value().(bool); err == nil && on {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s not notifying 5 s after StartNotify (%v)", uuid, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

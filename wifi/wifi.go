@@ -100,17 +100,12 @@ const (
 	Connected                // joined, with IP configuration done
 )
 
+var kindNames = [...]string{Down: "down", Disconnected: "disconnected", Connecting: "connecting", Connected: "connected"}
+
 // String returns "down", "disconnected", "connecting" or "connected".
 func (k Kind) String() string {
-	switch k {
-	case Down:
-		return "down"
-	case Disconnected:
-		return "disconnected"
-	case Connecting:
-		return "connecting"
-	case Connected:
-		return "connected"
+	if int(k) < len(kindNames) {
+		return kindNames[k]
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
@@ -136,7 +137,7 @@ func TestClient(t *testing.T) {
 
 	// Ctrl-C while the device joins: exit 1, "interrupted", link dropped.
 	cmd := exec.Command(vmtest.Bin(t, "bluenet"), "-b", c, "provision", vmtest.PeripheralAddress, "-s", "NoSuchNet", "--open")
-	var errb syncBuffer
+	var errb logbuf.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,38 +9,19 @@
 package e2e
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"testing"
 
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
 func TestMain(m *testing.M) { vmtest.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // debugLog returns a debug logger whose output the test prints, headed
 // name, only when it fails.
 func debugLog(t testing.TB, name string) *slog.Logger {
-	buf := &syncBuffer{}
+	buf := &logbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- %s log:\n%s", name, buf.String())

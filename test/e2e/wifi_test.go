@@ -12,6 +12,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/wifi"
 	"github.com/bluenet-project/bluenet/wifi/nm"
@@ -26,7 +27,7 @@ type wifiEnv struct {
 	t    *testing.T
 	conn *dbus.Conn
 	c    *nm.Client
-	log  *syncBuffer // the backend's debug log
+	log  *logbuf.Buffer // the backend's debug log
 }
 
 // newWiFi removes every Wi-Fi profile left by earlier tests, disconnects
@@ -38,7 +39,7 @@ func newWiFi(t *testing.T, aps ...vmtest.AP) *wifiEnv {
 	for _, ap := range aps {
 		vmtest.StartAP(t, ap)
 	}
-	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t), log: &syncBuffer{}}
+	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t), log: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

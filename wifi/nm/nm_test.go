@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/internal/nmfake"
 	"github.com/bluenet-project/bluenet/wifi"
 	"github.com/bluenet-project/bluenet/wifi/nm"
@@ -506,27 +506,9 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSecretNeverLoggedOrInErrors(t *testing.T) {
 	const good, bad = "s3cret-Good-pass", "s3cret-Bad-pass"
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := setup(t, nmfake.Config{}, nm.Config{Logger: log},
 		nmfake.Network{SSID: []byte("S"), PSK: good})
