@@ -75,10 +75,10 @@ func clientError(ctx context.Context, err error) error {
 	var je *client.JoinError
 	if errors.As(err, &je) {
 		msg := fmt.Sprintf("the device could not join %s: %s", bluenet.QuoteSSID(je.SSID), je.Text)
-		switch je.Code {
-		case bluenet.ResultWrongPassword:
+		switch je.Reason {
+		case wifi.ReasonWrongPassword:
 			msg += " (check the password; the device keeps its previous network)"
-		case bluenet.ResultNotFound:
+		case wifi.ReasonNotFound:
 			msg += " (is the network in range of the device? see bluenet networks)"
 		}
 		return cliError{msg, err}
@@ -87,38 +87,6 @@ func clientError(ctx context.Context, err error) error {
 		return cliError{"invalid input: " + strings.TrimPrefix(err.Error(), "wifi: invalid input: "), err}
 	}
 	return cliError{strings.TrimPrefix(err.Error(), "client: "), err}
-}
-
-// clientExitCode maps the client's errors to the documented exit codes.
-func clientExitCode(err error) (int, bool) {
-	var je *client.JoinError
-	switch {
-	case errors.As(err, &je):
-		switch je.Code {
-		case bluenet.ResultWrongPassword:
-			return exitWrongPassword, true
-		case bluenet.ResultNotFound:
-			return exitNotFound, true
-		case bluenet.ResultTimeout:
-			return exitTimeout, true
-		case bluenet.ResultDHCPFailed:
-			return exitDHCPFailed, true
-		case bluenet.ResultBusy:
-			return exitBusy, true
-		case bluenet.ResultInvalidInput:
-			return exitInvalidInput, true
-		}
-		return exitFailure, true
-	case errors.Is(err, client.ErrTimeout):
-		return exitTimeout, true
-	case errors.Is(err, client.ErrUnreachable):
-		return exitUnreachable, true
-	case errors.Is(err, wifi.ErrInvalid):
-		return exitInvalidInput, true
-	case errors.Is(err, central.ErrNoAdapter):
-		return exitUnavailable, true
-	}
-	return 0, false
 }
 
 // positiveDuration rejects zero and negative --timeout values.

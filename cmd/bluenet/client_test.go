@@ -16,6 +16,7 @@ import (
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/client"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
+	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -173,7 +174,10 @@ func TestScanAndNetworksCommandLine(t *testing.T) {
 
 func TestClientExitCodes(t *testing.T) {
 	join := func(c bluenet.ResultCode) error {
-		return fmt.Errorf("x: %w", &client.JoinError{SSID: []byte("n"), Code: c, Text: c.String()})
+		return fmt.Errorf("x: %w", &client.JoinError{SSID: []byte("n"), Reason: client.ReasonOf(c), Code: c, Text: c.String()})
+	}
+	improvJoin := func(c improv.ErrorCode) error {
+		return &client.JoinError{SSID: []byte("n"), Reason: wifi.ReasonFailed, Code: bluenet.ResultFailed, ImprovError: c, Text: c.String()}
 	}
 	tests := []struct {
 		err  error
@@ -187,6 +191,11 @@ func TestClientExitCodes(t *testing.T) {
 		{join(bluenet.ResultBusy), exitBusy, "busy"},
 		{join(bluenet.ResultInvalidInput), exitInvalidInput, "invalid input"},
 		{join(bluenet.ResultFailed), exitFailure, "failed"},
+		{improvJoin(improv.ErrorUnableToConnect), exitFailure, "unable to connect"},
+		{&client.JoinError{SSID: []byte("n"), Reason: wifi.ReasonInvalid, Text: "invalid RPC packet"}, exitInvalidInput, "invalid RPC"},
+		{fmt.Errorf("%w: 00:AA:01:00:00:00", client.ErrNotImprov), exitFailure, "not an Improv device"},
+		{fmt.Errorf("%w: identify", client.ErrNotSupported), exitFailure, "not supported"},
+		{&client.ImprovError{Command: improv.CommandHostname, Code: improv.ErrorBadHostname}, exitFailure, "bad hostname"},
 		{fmt.Errorf("%w: the device did not join", client.ErrTimeout), exitTimeout, "timed out"},
 		{fmt.Errorf("%w: 00:AA:01:00:00:00 not found", client.ErrUnreachable), exitUnreachable, "not found"},
 		{fmt.Errorf("%w: SSID is 33 bytes", wifi.ErrInvalid), exitInvalidInput, "invalid input: SSID is 33 bytes"},
@@ -237,5 +246,23 @@ func TestPrintDevices(t *testing.T) {
 	b.Reset()
 	if err := printDevices(&b, nil, true); err != nil || strings.TrimSpace(b.String()) != "[]" {
 		t.Errorf("empty JSON = %q, %v", b.String(), err)
+	}
+}
+
+// TestOneExitCodeMapping: a join that fails for a reason exits the same
+// way whether this machine joined (bluenet join) or a device reported it
+// (bluenet provision, over Bluenet or Improv).
+func TestOneExitCodeMapping(t *testing.T) {
+	want := map[wifi.Reason]int{
+		wifi.ReasonWrongPassword: exitWrongPassword, wifi.ReasonNotFound: exitNotFound, wifi.ReasonTimeout: exitTimeout,
+		wifi.ReasonDHCPFailed: exitDHCPFailed, wifi.ReasonBusy: exitBusy, wifi.ReasonUnavailable: exitUnavailable,
+		wifi.ReasonInvalid: exitInvalidInput, wifi.ReasonFailed: exitFailure, wifi.ReasonCanceled: exitFailure,
+	}
+	for r, code := range want {
+		local := exitCode(&wifi.JoinError{SSID: []byte("n"), Reason: r})
+		remote := exitCode(fmt.Errorf("provision: %w", &client.JoinError{SSID: []byte("n"), Reason: r, Text: r.String()}))
+		if local != code || remote != code {
+			t.Errorf("%v: join exits %d, provision %d, want %d", r, local, remote, code)
+		}
 	}
 }
