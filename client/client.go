@@ -1,7 +1,9 @@
 // Package client is Bluenet's client: it finds, inspects and provisions
-// Bluenet devices over Bluetooth LE, as a central on BlueZ (package
-// central). It works with the Go daemon and with the original Python
-// Bluenet, which has no Result characteristic.
+// devices over Bluetooth LE, as a central on BlueZ (package central). It
+// speaks two provisioning protocols: the Bluenet GATT profile (the Go daemon,
+// and the original Python Bluenet, which has no Result characteristic) and
+// Improv Wi-Fi via BLE (a Bluenet daemon with its Improv service, ESPHome and
+// other Improv devices).
 package client
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
+	"github.com/bluenet-project/bluenet/protocol/improv"
 )
 
 // Errors of this package; test with errors.Is. Join failures reported by the
@@ -27,6 +30,11 @@ var (
 	ErrUnreachable = errors.New("client: device unreachable")
 	// ErrNotBluenet: the device has no Bluenet service.
 	ErrNotBluenet = errors.New("client: not a Bluenet device")
+	// ErrNotImprov: the device has no Improv service.
+	ErrNotImprov = errors.New("client: not an Improv device")
+	// ErrNotSupported: the device does not offer what was asked (an Improv
+	// command its Capabilities leave out).
+	ErrNotSupported = errors.New("client: not supported by the device")
 	// ErrTimeout: the device did not report an outcome in time.
 	ErrTimeout = errors.New("client: timed out")
 	// ErrJoinFailed matches every *JoinError.
@@ -40,6 +48,7 @@ const (
 	DefaultCycleGap       = time.Second
 	DefaultFallbackGrace  = 3 * time.Second
 	DefaultSettle         = 10 * time.Second
+	DefaultResultGrace    = time.Second
 )
 
 // Config configures a Client. Conn is required; the other fields have
@@ -68,6 +77,17 @@ type Config struct {
 	// that was already connected to the requested network must stay so for
 	// the join to count as done (DefaultSettle).
 	FallbackGrace, Settle time.Duration
+
+	// ResultGrace is how long an Improv client waits for more after a
+	// result that may not be the last (a scan answered one network per
+	// result, or Provisioned without a result yet), and for an error after
+	// Identify (DefaultResultGrace).
+	ResultGrace time.Duration
+	// ImprovWriteWithoutResponse sends Improv commands as the Improv web page
+	// does: in pieces of 20 bytes (what fits in an ATT write at the smallest
+	// MTU), written without response. The default is one write with response,
+	// as Home Assistant does (BlueZ turns a long one into prepared writes).
+	ImprovWriteWithoutResponse bool
 }
 
 // Client is a Bluenet client on one Bluetooth adapter.
@@ -92,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	setDefault(&cfg.CycleGap, DefaultCycleGap)
 	setDefault(&cfg.FallbackGrace, DefaultFallbackGrace)
 	setDefault(&cfg.Settle, DefaultSettle)
+	setDefault(&cfg.ResultGrace, DefaultResultGrace)
 	c, err := central.New(ctx, central.Config{Conn: cfg.Conn, Adapter: cfg.Adapter, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -102,7 +123,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // Close stops listening to BlueZ. Sessions should be closed first.
 func (c *Client) Close() error { return c.c.Close() }
 
-// Device is a Bluenet device found by a scan.
+// Device is a device found by a scan: one that advertises the Bluenet
+// service, the Improv service, or both.
 type Device struct {
 	Address string `json:"address"`
 	Name    string `json:"name"`  // advertised name; may be empty
@@ -113,6 +135,31 @@ type Device struct {
 	// Seen false until they advertise (they may be out of range).
 	Seen      bool `json:"seen"`
 	Connected bool `json:"connected"`
+
+	// Bluenet and Improv report which provisioning services the device
+	// advertises.
+	Bluenet bool `json:"bluenet"`
+	Improv  bool `json:"improv"`
+	// ImprovState and ImprovCapabilities are from the Improv service data
+	// (UUID 4677); 0 when the device advertises none (before Improv 2.0) or
+	// it is malformed.
+	ImprovState        improv.State        `json:"improv_state,omitempty"`
+	ImprovCapabilities improv.Capabilities `json:"improv_capabilities,omitempty"`
+}
+
+// Protocols names the advertised provisioning services: "bluenet",
+// "improv", "bluenet+improv", or "" when neither was seen (a device
+// remembered from before).
+func (d Device) Protocols() string {
+	switch {
+	case d.Bluenet && d.Improv:
+		return "bluenet+improv"
+	case d.Bluenet:
+		return string(ProtocolBluenet)
+	case d.Improv:
+		return string(ProtocolImprov)
+	}
+	return ""
 }
 
 // Label is the name to show: the alias, else the name, else the address.
@@ -126,13 +173,15 @@ func (d Device) Label() string {
 	return d.Address
 }
 
-// Scan reports Bluenet devices (those advertising the Bluenet service):
-// fn is called for each device BlueZ already knows (Seen false unless it is
-// connected), then for every sighting and update (such as a new RSSI) until
-// ctx is done. Scan returns nil when ctx's deadline ends it.
+// Scan reports Bluenet and Improv devices (those advertising the Bluenet
+// or the Improv service; ESPHome devices that speak only Improv too): fn is
+// called for each device BlueZ already knows (Seen false unless it is
+// connected), then for every sighting and update (such as a new RSSI or a
+// new Improv state) until ctx is done. Scan returns nil when ctx's deadline
+// ends it.
 func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
-	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}, func(a central.Advertisement) bool {
-		fn(device(a))
+	err := c.c.Scan(ctx, servicesFilter(), func(a central.Advertisement) bool {
+		fn(c.device(ctx, a))
 		return true
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -149,9 +198,26 @@ const rssiUnavailable = 127
 
 func device(a central.Advertisement) Device {
 	d := Device{Address: a.Address, Name: a.Name, Alias: a.Alias, RSSI: a.RSSI, Connected: a.Connected,
-		Seen: a.RSSI != 0 || a.Connected} // BlueZ drops RSSI when a discovery ends
+		Seen:    a.RSSI != 0 || a.Connected, // BlueZ drops RSSI when a discovery ends
+		Bluenet: advertises(a, bluenet.ServiceUUID), Improv: advertises(a, improv.ServiceUUID)}
 	if d.RSSI == rssiUnavailable {
 		d.RSSI = 0
+	}
+	return d
+}
+
+// device is device(a) with the Improv service data, when a advertises
+// Improv.
+func (c *Client) device(ctx context.Context, a central.Advertisement) Device {
+	d := device(a)
+	if d.Improv {
+		if sd, ok := c.serviceData(ctx, a, improv.ServiceDataUUID); ok {
+			if st, caps, err := improv.ParseServiceData(sd); err == nil {
+				d.ImprovState, d.ImprovCapabilities = st, caps
+			} else {
+				c.log.Debug("ignoring Improv service data", "address", a.Address, "err", err)
+			}
+		}
 	}
 	return d
 }
@@ -168,9 +234,9 @@ func IsAddress(s string) bool { return addressRE.MatchString(s) }
 func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScanTimeout)
 	defer cancel()
-	filter := central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}
+	filter := servicesFilter()
 	if IsAddress(target) {
-		// An address finds the device whether or not the Bluenet UUID is in
+		// An address finds the device whether or not a service UUID is in
 		// its advertisement (some devices put it in the scan response).
 		filter = central.ScanFilter{Address: target}
 	}
@@ -179,7 +245,7 @@ func (c *Client) find(ctx context.Context, target string) (Device, error) {
 		if !IsAddress(target) && a.Alias != target && a.Name != target {
 			return true
 		}
-		found = device(a)
+		found = c.device(ctx, a)
 		return false
 	})
 	switch {
@@ -194,19 +260,28 @@ func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	return Device{}, fmt.Errorf("client: scan for %s: %w", target, err)
 }
 
-// Session is a connection to one Bluenet device.
-type Session struct {
-	cl     *Client
-	p      *central.Peripheral
-	dev    Device
-	result bool // the device has the Result characteristic
+// Protocol is a provisioning protocol.
+type Protocol string
+
+// Protocols. ProtocolAuto lets Link.Choose pick.
+const (
+	ProtocolAuto    Protocol = ""
+	ProtocolBluenet Protocol = "bluenet"
+	ProtocolImprov  Protocol = "improv"
+)
+
+// Link is a connection to one device, before a protocol is chosen. Close
+// it, or the session made from it, to disconnect.
+type Link struct {
+	cl  *Client
+	p   *central.Peripheral
+	dev Device
 }
 
-// Connect finds the device named by target (its address, or its name or
-// alias as scan shows it), connects and checks that it is a Bluenet
-// device. A device that is not in range fails with ErrUnreachable. Close
-// the session to disconnect.
-func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
+// Dial finds the device named by target (its address, or its name or alias
+// as scan shows it) and connects. A device that is not in range fails with
+// ErrUnreachable.
+func (c *Client) Dial(ctx context.Context, target string) (*Link, error) {
 	dev, err := c.find(ctx, target)
 	if err != nil {
 		return nil, err
@@ -224,30 +299,107 @@ func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
 		}
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	s := &Session{cl: c, p: p, dev: dev}
-	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID} {
-		if !p.HasCharacteristic(u) {
-			_ = s.Close()
-			return nil, fmt.Errorf("%w: %s has no characteristic %s", ErrNotBluenet, dev.Address, u)
-		}
-	}
-	s.result = p.HasCharacteristic(bluenet.ResultUUID)
-	c.log.Debug("connected", "address", dev.Address, "result_characteristic", s.result, "was_connected", p.WasConnected())
-	return s, nil
+	l := &Link{cl: c, p: p, dev: dev}
+	c.log.Debug("connected", "address", dev.Address, "bluenet", l.Offers(ProtocolBluenet),
+		"improv", l.Offers(ProtocolImprov), "was_connected", p.WasConnected())
+	return l, nil
 }
 
 // Device returns what the scan saw of the device.
-func (s *Session) Device() Device { return s.dev }
+func (l *Link) Device() Device { return l.dev }
+
+// Offers reports whether the device has the GATT service of protocol p (its
+// characteristics that a client needs).
+func (l *Link) Offers(p Protocol) bool {
+	var need []string
+	switch p {
+	case ProtocolBluenet:
+		need = []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID}
+	case ProtocolImprov:
+		need = []string{improv.StateUUID, improv.ErrorUUID, improv.RPCCommandUUID, improv.RPCResultUUID}
+	default:
+		return l.Offers(ProtocolBluenet) || l.Offers(ProtocolImprov)
+	}
+	for _, u := range need {
+		if !l.has(u) {
+			return false
+		}
+	}
+	return true
+}
+
+// Choose returns the protocol to speak: want when the device offers it; for
+// ProtocolAuto the Bluenet profile when the device offers it (it tells why
+// a join failed), else Improv. A device without the wanted service fails
+// with ErrNotBluenet or ErrNotImprov (ErrNotBluenet when it has neither).
+func (l *Link) Choose(want Protocol) (Protocol, error) {
+	switch want {
+	case ProtocolBluenet:
+		if !l.Offers(ProtocolBluenet) {
+			return "", fmt.Errorf("%w: %s has no Bluenet service", ErrNotBluenet, l.dev.Address)
+		}
+		return ProtocolBluenet, nil
+	case ProtocolImprov:
+		if !l.Offers(ProtocolImprov) {
+			return "", fmt.Errorf("%w: %s has no Improv service", ErrNotImprov, l.dev.Address)
+		}
+		return ProtocolImprov, nil
+	case ProtocolAuto:
+		switch {
+		case l.Offers(ProtocolBluenet):
+			return ProtocolBluenet, nil
+		case l.Offers(ProtocolImprov):
+			return ProtocolImprov, nil
+		}
+		return "", fmt.Errorf("%w: %s has neither the Bluenet nor the Improv service", ErrNotBluenet, l.dev.Address)
+	}
+	return "", fmt.Errorf("client: unknown protocol %q", want)
+}
+
+// Close disconnects, unless the device was already connected before Dial.
+// It works even after ctx of Dial is done (Ctrl-C).
+func (l *Link) Close() error {
+	return l.p.Close(context.Background())
+}
+
+// Session is a connection to one Bluenet device, speaking the Bluenet
+// profile.
+type Session struct {
+	*Link
+	result bool // the device has the Result characteristic
+}
+
+// Connect finds the device named by target (its address, or its name or
+// alias as scan shows it), connects and checks that it is a Bluenet
+// device. A device that is not in range fails with ErrUnreachable. Close
+// the session to disconnect.
+func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
+	l, err := c.Dial(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	s, err := l.Bluenet()
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Bluenet starts a Bluenet profile session on the link; ErrNotBluenet when
+// the device has no Bluenet service. Closing the session closes the link.
+func (l *Link) Bluenet() (*Session, error) {
+	if _, err := l.Choose(ProtocolBluenet); err != nil {
+		return nil, err
+	}
+	s := &Session{Link: l, result: l.has(bluenet.ResultUUID)}
+	l.cl.log.Debug("Bluenet session", "address", l.dev.Address, "result_characteristic", s.result)
+	return s, nil
+}
 
 // HasResult reports whether the device has Bluenet's Result characteristic
 // (the original Python Bluenet does not).
 func (s *Session) HasResult() bool { return s.result }
-
-// Close disconnects, unless the device was already connected before
-// Connect. It works even after ctx of Connect is done (Ctrl-C).
-func (s *Session) Close() error {
-	return s.p.Close(context.Background())
-}
 
 // Info is what a Bluenet device tells about itself.
 type Info struct {
@@ -271,7 +423,7 @@ func (s *Session) Info(ctx context.Context) (Info, error) {
 	if info.Hostname, err = s.readString(ctx, bluenet.HostnameUUID); err != nil {
 		return info, err
 	}
-	if s.p.HasCharacteristic(bluenet.VersionUUID) {
+	if s.has(bluenet.VersionUUID) {
 		if info.Version, err = s.readString(ctx, bluenet.VersionUUID); err != nil {
 			return info, err
 		}
@@ -290,15 +442,15 @@ func (s *Session) Info(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
-func (s *Session) char(uuid string) (*central.Characteristic, error) {
-	ch, err := s.p.Characteristic(uuid)
+func (s *Link) char(uuid string) (*central.Characteristic, error) {
+	ch, err := s.characteristic(uuid)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotBluenet, err)
+		return nil, fmt.Errorf("client: %s: %w", s.dev.Address, err)
 	}
 	return ch, nil
 }
 
-func (s *Session) read(ctx context.Context, uuid string) ([]byte, error) {
+func (s *Link) read(ctx context.Context, uuid string) ([]byte, error) {
 	ch, err := s.char(uuid)
 	if err != nil {
 		return nil, err
@@ -310,7 +462,7 @@ func (s *Session) read(ctx context.Context, uuid string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Session) readString(ctx context.Context, uuid string) (string, error) {
+func (s *Link) readString(ctx context.Context, uuid string) (string, error) {
 	b, err := s.read(ctx, uuid)
 	return string(b), err
 }
@@ -327,7 +479,7 @@ func (s *Session) readState(ctx context.Context) (bluenet.State, error) {
 	return st, nil
 }
 
-func (s *Session) write(ctx context.Context, uuid string, v []byte) error {
+func (s *Link) write(ctx context.Context, uuid string, v []byte) error {
 	ch, err := s.char(uuid)
 	if err != nil {
 		return err
@@ -338,7 +490,7 @@ func (s *Session) write(ctx context.Context, uuid string, v []byte) error {
 	return nil
 }
 
-func (s *Session) subscribe(ctx context.Context, uuid string) (<-chan []byte, func(), error) {
+func (s *Link) subscribe(ctx context.Context, uuid string) (<-chan []byte, func(), error) {
 	ch, err := s.char(uuid)
 	if err != nil {
 		return nil, nil, err
@@ -351,7 +503,7 @@ func (s *Session) subscribe(ctx context.Context, uuid string) (<-chan []byte, fu
 }
 
 // linkErr turns err into ErrUnreachable when the link has dropped.
-func (s *Session) linkErr(err error) error {
+func (s *Link) linkErr(err error) error {
 	select {
 	case <-s.p.Done():
 		return fmt.Errorf("%w: connection to %s lost", ErrUnreachable, s.dev.Address)
@@ -364,6 +516,6 @@ func (s *Session) linkErr(err error) error {
 }
 
 // lostErr is the error for a link that dropped while waiting.
-func (s *Session) lostErr() error {
+func (s *Link) lostErr() error {
 	return fmt.Errorf("%w: connection to %s lost", ErrUnreachable, s.dev.Address)
 }

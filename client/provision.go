@@ -8,16 +8,26 @@ import (
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
+	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
-// JoinError is a join that the device reports as failed. It matches
-// ErrJoinFailed.
+// JoinError is a join that the device reports as failed, in either
+// protocol. It matches ErrJoinFailed and the wifi sentinel of its Reason
+// (errors.Is(err, wifi.ErrWrongPassword), and wifi.ReasonOf(err) gives
+// Reason), so that callers map join failures the same way whether the
+// device or this machine joined.
 type JoinError struct {
 	SSID []byte
-	// Code is the device's Result code; ResultFailed when the device does
-	// not say why (it has no Result characteristic).
+	// Reason is the cause as far as the device tells it: an Improv device
+	// says only "unable to connect" (ReasonFailed), the original Bluenet
+	// nothing at all (ReasonFailed).
+	Reason wifi.Reason
+	// Code is the Bluenet device's Result code; ResultFailed when the device
+	// does not say why (it has no Result characteristic, or speaks Improv).
 	Code bluenet.ResultCode
+	// ImprovError is the Improv device's Error State; 0 for Bluenet.
+	ImprovError improv.ErrorCode
 	// Text explains the failure; it never contains the password.
 	Text string
 }
@@ -26,8 +36,37 @@ func (e *JoinError) Error() string {
 	return fmt.Sprintf("client: joining %s failed: %s", bluenet.QuoteSSID(e.SSID), e.Text)
 }
 
-// Is makes errors.Is(err, ErrJoinFailed) true.
-func (e *JoinError) Is(target error) bool { return target == ErrJoinFailed }
+// Is makes errors.Is(err, ErrJoinFailed) true, and errors.Is(err, s) for
+// the wifi sentinel s of e.Reason.
+func (e *JoinError) Is(target error) bool {
+	return target == ErrJoinFailed || (target != nil && target == e.Reason.Err())
+}
+
+// ReasonOf is the wifi.Reason of a Bluenet Result code.
+func ReasonOf(c bluenet.ResultCode) wifi.Reason {
+	switch c {
+	case bluenet.ResultOK:
+		return wifi.ReasonNone
+	case bluenet.ResultWrongPassword:
+		return wifi.ReasonWrongPassword
+	case bluenet.ResultNotFound:
+		return wifi.ReasonNotFound
+	case bluenet.ResultTimeout:
+		return wifi.ReasonTimeout
+	case bluenet.ResultDHCPFailed:
+		return wifi.ReasonDHCPFailed
+	case bluenet.ResultBusy:
+		return wifi.ReasonBusy
+	case bluenet.ResultInvalidInput:
+		return wifi.ReasonInvalid
+	}
+	return wifi.ReasonFailed
+}
+
+// bluenetJoinError is the JoinError for a Bluenet Result code.
+func bluenetJoinError(ssid []byte, c bluenet.ResultCode, text string) *JoinError {
+	return &JoinError{SSID: ssid, Reason: ReasonOf(c), Code: c, Text: text}
+}
 
 // Outcome is a successful join.
 type Outcome struct {
@@ -164,7 +203,7 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 // refused turns a failed SSID or Credentials write into an error.
 func (s *Session) refused(ssid []byte, what string, err error) error {
 	if errors.Is(err, central.ErrInvalidLength) || errors.Is(err, central.ErrNotPermitted) {
-		return &JoinError{SSID: ssid, Code: bluenet.ResultInvalidInput, Text: "the device refused the " + what}
+		return bluenetJoinError(ssid, bluenet.ResultInvalidInput, "the device refused the "+what)
 	}
 	return err
 }
@@ -228,7 +267,7 @@ func (t *joinTracker) onResult(r bluenet.Result) (bool, error) {
 		t.resultOK = true
 		return t.last.Is(bluenet.Connected, t.ssid), nil
 	}
-	return true, &JoinError{SSID: t.ssid, Code: r.Code, Text: r.String()}
+	return true, bluenetJoinError(t.ssid, r.Code, r.String())
 }
 
 func (t *joinTracker) tick(now time.Time) (bool, error) {
@@ -236,9 +275,9 @@ func (t *joinTracker) tick(now time.Time) (bool, error) {
 		return false, nil
 	}
 	if t.tried && !t.offSince.IsZero() && now.Sub(t.offSince) >= t.fallback {
-		return true, &JoinError{SSID: t.ssid, Code: bluenet.ResultFailed,
-			Text: fmt.Sprintf("the device tried it, then went back to %s (it does not report why: "+
-				"wrong password, network out of range, ...)", t.last)}
+		return true, bluenetJoinError(t.ssid, bluenet.ResultFailed,
+			fmt.Sprintf("the device tried it, then went back to %s (it does not report why: "+
+				"wrong password, network out of range, ...)", t.last))
 	}
 	if t.initial.Is(bluenet.Connected, t.ssid) && !t.moved && now.Sub(t.start) >= t.settle {
 		return true, nil // already on ssid, and it stayed so

@@ -16,17 +16,26 @@ import (
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
-// This file holds what scan, networks and provision (the client side of
-// Bluenet) share.
+// This file holds what scan, networks, provision and identify (the client
+// side of Bluenet) share.
 
 // openClient connects to the system bus and opens the adapter of -b.
 func openClient(ctx context.Context, g *globals, scanTimeout time.Duration) (*client.Client, func(), error) {
+	return openClientWith(ctx, g, scanTimeout, nil)
+}
+
+// openClientWith is openClient with a chance to change the configuration.
+func openClientWith(ctx context.Context, g *globals, scanTimeout time.Duration, mod func(*client.Config)) (*client.Client, func(), error) {
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
 	}
-	cl, err := client.New(ctx, client.Config{Conn: conn, Adapter: g.bluetooth, ScanTimeout: scanTimeout,
-		Logger: g.logger(nil).With("component", "client")})
+	cfg := client.Config{Conn: conn, Adapter: g.bluetooth, ScanTimeout: scanTimeout,
+		Logger: g.logger(nil).With("component", "client")}
+	if mod != nil {
+		mod(&cfg)
+	}
+	cl, err := client.New(ctx, cfg)
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, central.ErrNoAdapter) {
@@ -37,21 +46,45 @@ func openClient(ctx context.Context, g *globals, scanTimeout time.Duration) (*cl
 	return cl, func() { cl.Close(); conn.Close() }, nil
 }
 
-// connect opens the client and a session with the device.
-func connect(cmd *cobra.Command, g *globals, target string, scanTimeout time.Duration) (*client.Session, func(), error) {
+// dial opens the client and a link to the device; the returned func
+// disconnects (also after Ctrl-C or a failure) and closes the client.
+func dial(cmd *cobra.Command, g *globals, target string, scanTimeout time.Duration, mod func(*client.Config)) (*client.Link, func(), error) {
 	ctx := cmd.Context()
-	cl, closeClient, err := openClient(ctx, g, scanTimeout)
+	cl, closeClient, err := openClientWith(ctx, g, scanTimeout, mod)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := cl.Connect(ctx, target)
+	l, err := cl.Dial(ctx, target)
 	if err != nil {
 		closeClient()
 		return nil, nil, clientError(ctx, err)
 	}
-	// Disconnect on the way out, also after Ctrl-C or a failure.
-	return s, func() { _ = s.Close(); closeClient() }, nil
+	return l, func() { _ = l.Close(); closeClient() }, nil
 }
+
+// protocolFlag is --protocol: auto, bluenet or improv.
+type protocolFlag struct{ p *client.Protocol }
+
+func (f protocolFlag) String() string {
+	if *f.p == client.ProtocolAuto {
+		return "auto"
+	}
+	return string(*f.p)
+}
+
+func (f protocolFlag) Set(s string) error {
+	switch s {
+	case "auto", "":
+		*f.p = client.ProtocolAuto
+	case "bluenet", "improv":
+		*f.p = client.Protocol(s)
+	default:
+		return fmt.Errorf("want auto, bluenet or improv, got %q", s)
+	}
+	return nil
+}
+
+func (protocolFlag) Type() string { return "auto|bluenet|improv" }
 
 // cliError is an error with a message for people; the wrapped error keeps
 // the exit code.
@@ -75,10 +108,10 @@ func clientError(ctx context.Context, err error) error {
 	var je *client.JoinError
 	if errors.As(err, &je) {
 		msg := fmt.Sprintf("the device could not join %s: %s", bluenet.QuoteSSID(je.SSID), je.Text)
-		switch je.Code {
-		case bluenet.ResultWrongPassword:
+		switch je.Reason {
+		case wifi.ReasonWrongPassword:
 			msg += " (check the password; the device keeps its previous network)"
-		case bluenet.ResultNotFound:
+		case wifi.ReasonNotFound:
 			msg += " (is the network in range of the device? see bluenet networks)"
 		}
 		return cliError{msg, err}
@@ -87,38 +120,6 @@ func clientError(ctx context.Context, err error) error {
 		return cliError{"invalid input: " + strings.TrimPrefix(err.Error(), "wifi: invalid input: "), err}
 	}
 	return cliError{strings.TrimPrefix(err.Error(), "client: "), err}
-}
-
-// clientExitCode maps the client's errors to the documented exit codes.
-func clientExitCode(err error) (int, bool) {
-	var je *client.JoinError
-	switch {
-	case errors.As(err, &je):
-		switch je.Code {
-		case bluenet.ResultWrongPassword:
-			return exitWrongPassword, true
-		case bluenet.ResultNotFound:
-			return exitNotFound, true
-		case bluenet.ResultTimeout:
-			return exitTimeout, true
-		case bluenet.ResultDHCPFailed:
-			return exitDHCPFailed, true
-		case bluenet.ResultBusy:
-			return exitBusy, true
-		case bluenet.ResultInvalidInput:
-			return exitInvalidInput, true
-		}
-		return exitFailure, true
-	case errors.Is(err, client.ErrTimeout):
-		return exitTimeout, true
-	case errors.Is(err, client.ErrUnreachable):
-		return exitUnreachable, true
-	case errors.Is(err, wifi.ErrInvalid):
-		return exitInvalidInput, true
-	case errors.Is(err, central.ErrNoAdapter):
-		return exitUnavailable, true
-	}
-	return 0, false
 }
 
 // positiveDuration rejects zero and negative --timeout values.

@@ -141,27 +141,3 @@ func runJoin(cmd *cobra.Command, g *globals, ssid []byte, secret string) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "connected to %q, address %s\n", st.SSID, st.IPv4)
 	return nil
 }
-
-// joinExitCode maps join failures to the documented exit codes.
-func joinExitCode(err error) (int, bool) {
-	if errors.Is(err, errUnavailable) {
-		return exitUnavailable, true
-	}
-	switch wifi.ReasonOf(err) {
-	case wifi.ReasonWrongPassword:
-		return exitWrongPassword, true
-	case wifi.ReasonNotFound:
-		return exitNotFound, true
-	case wifi.ReasonTimeout:
-		return exitTimeout, true
-	case wifi.ReasonDHCPFailed:
-		return exitDHCPFailed, true
-	case wifi.ReasonBusy:
-		return exitBusy, true
-	case wifi.ReasonUnavailable:
-		return exitUnavailable, true
-	case wifi.ReasonInvalid:
-		return exitInvalidInput, true
-	}
-	return 0, false
-}

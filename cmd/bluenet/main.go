@@ -63,11 +63,5 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
-	if c, ok := clientExitCode(err); ok {
-		return c
-	}
-	if c, ok := joinExitCode(err); ok {
-		return c
-	}
-	return exitFailure
+	return errorExitCode(err)
 }

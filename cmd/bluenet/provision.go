@@ -22,6 +22,10 @@ type provisionOpts struct {
 	open         bool
 	timeout      time.Duration
 	scanTimeout  time.Duration
+	protocol     client.Protocol
+	// noResponse: Improv commands as the web page sends them (hidden flag,
+	// for tests).
+	noResponse bool
 }
 
 // provisionRequest is a checked provision command line.
@@ -40,10 +44,16 @@ func newProvisionCmdWith(run func(*cobra.Command, provisionRequest) error) *cobr
 	var o provisionOpts
 	cmd := &cobra.Command{
 		Use:   "provision DEVICE --ssid SSID [--password-file FILE | --open]",
-		Short: "Make a Bluenet device join a Wi-Fi network (this machine as the phone)",
-		Long: `Connect to a Bluenet device (DEVICE is its address, or its name as bluenet scan
-shows it), send it an SSID and a password, and follow its connection state
-until it is connected to that network; then print its host name.
+		Short: "Make a Bluenet or Improv device join a Wi-Fi network (this machine as the phone)",
+		Long: `Connect to a device (DEVICE is its address, or its name as bluenet scan shows
+it), send it an SSID and a password, and follow it until it is connected to
+that network; then print its host name (Bluenet) or the URL it points to
+(Improv), if any.
+
+A device that offers the Bluenet profile is provisioned over it; one that
+offers only Improv Wi-Fi (ESPHome and other Improv devices) over Improv.
+--protocol bluenet or --protocol improv chooses. An Improv device that
+requires authorization is waited for: press its button.
 
 The password is read from --password-file (- for standard input), or from
 standard input; on a terminal it is asked for without echo. An empty password,
@@ -52,9 +62,10 @@ or --open, joins an open network. The password is never printed or logged.
 Exit status: 0 connected; 3 wrong password; 4 network not found; 5 timeout;
 6 DHCP failed; 7 busy; 9 invalid SSID or password; 10 device not found or
 out of range; 1 any other failure (a device without Bluenet's Result
-characteristic cannot say why a join failed).`,
+characteristic, and any Improv device, cannot say why a join failed).`,
 		Example: `  bluenet provision 00:AA:01:00:00:00 --ssid HomeNet --password-file /run/secrets/wifi
-  printf '%s\n' 'correct horse' | bluenet -b hci1 provision "Bluenet Test" -s HomeNet`,
+  printf '%s\n' 'correct horse' | bluenet -b hci1 provision "Bluenet Test" -s HomeNet
+  bluenet provision esp-plug --protocol improv -s HomeNet --password-file pw`,
 		Args: exactArgs(1, "DEVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := o.request(cmd, args[0])
@@ -70,6 +81,9 @@ characteristic cannot say why a join failed).`,
 	f.BoolVar(&o.open, "open", false, "the network is open (no password)")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the device to join")
 	f.DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
+	f.Var(protocolFlag{&o.protocol}, "protocol", "provisioning protocol: auto (Bluenet if the device offers it, else Improv), bluenet or improv")
+	f.BoolVar(&o.noResponse, "improv-write-without-response", false, "send Improv commands in 20-byte writes without response, as the Improv web page does")
+	_ = f.MarkHidden("improv-write-without-response")
 	return cmd
 }
 
@@ -153,27 +167,57 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	pr := newProgress(cmd.ErrOrStderr())
 	defer pr.stop()
 	pr.update("looking for " + r.device)
-	s, closeAll, err := connect(cmd, g, r.device, r.opts.scanTimeout)
+	l, closeAll, err := dial(cmd, g, r.device, r.opts.scanTimeout, func(c *client.Config) {
+		c.ImprovWriteWithoutResponse = r.opts.noResponse
+	})
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	d := s.Device()
-	pr.update(fmt.Sprintf("connected to %s %s", d.Address, d.Label()))
-	if !s.HasResult() {
-		pr.update("the device has no Result characteristic (original Bluenet): following its state only")
+	d := l.Device()
+	proto, err := l.Choose(r.opts.protocol)
+	if err != nil {
+		return clientError(ctx, err)
 	}
+	pr.update(fmt.Sprintf("connected to %s %s (%s)", d.Address, d.Label(), proto))
 	jctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
 	defer cancel()
-	out, err := s.Provision(jctx, r.ssid, r.password, pr.update)
-	pr.stop()
-	if err != nil {
+	timedOut := func(err error) error {
 		if errors.Is(err, client.ErrTimeout) {
 			err = cliError{fmt.Sprintf("%s (after %v; raise --timeout?)", clientError(ctx, err), r.opts.timeout), err}
 		}
 		return clientError(ctx, err)
 	}
 	w := cmd.OutOrStdout()
+	if proto == client.ProtocolImprov {
+		s, err := l.Improv(ctx)
+		if err != nil {
+			return clientError(ctx, err)
+		}
+		defer s.Close()
+		out, err := s.Provision(jctx, r.ssid, r.password, pr.update)
+		pr.stop()
+		if err != nil {
+			return timedOut(err)
+		}
+		fmt.Fprintf(w, "%s is %s on %s\n", d.Label(), out.State, bluenet.QuoteSSID(r.ssid))
+		if out.RedirectURL != "" {
+			fmt.Fprintf(w, "redirect URL: %s\n", out.RedirectURL)
+		}
+		return nil
+	}
+	s, err := l.Bluenet()
+	if err != nil {
+		return clientError(ctx, err)
+	}
+	if !s.HasResult() {
+		pr.update("the device has no Result characteristic (original Bluenet): following its state only")
+	}
+	out, err := s.Provision(jctx, r.ssid, r.password, pr.update)
+	pr.stop()
+	if err != nil {
+		return timedOut(err)
+	}
 	fmt.Fprintf(w, "%s is %s\n", d.Label(), out.State)
 	_, err = fmt.Fprintf(w, "host name: %s\n", out.Hostname)
 	return err

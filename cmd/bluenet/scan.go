@@ -27,12 +27,14 @@ func newScanCmdWith(run func(*cobra.Command, scanOpts) error) *cobra.Command {
 	var o scanOpts
 	cmd := &cobra.Command{
 		Use:   "scan [--timeout 10s] [--json]",
-		Short: "List the Bluenet devices in range (this machine as the phone)",
-		Long: `Scan for Bluetooth LE devices advertising the Bluenet service and list their
-address, name and signal strength (RSSI, dBm; ? when the controller gives
-none), strongest first. Devices this machine remembers from earlier that did
-not advertise during the scan are listed last, marked as not seen. Use -b to
-pick the adapter.`,
+		Short: "List the Bluenet and Improv devices in range (this machine as the phone)",
+		Long: `Scan for Bluetooth LE devices advertising the Bluenet service or the Improv
+Wi-Fi service (ESPHome and other Improv devices too) and list their address,
+signal strength (RSSI, dBm; ? when the controller gives none), protocols,
+Improv state (from the Improv service data; ? when the device advertises
+none) and name, strongest first. Devices this machine remembers from earlier
+that did not advertise during the scan are listed last, marked as not seen.
+Use -b to pick the adapter.`,
 		Example: `  bluenet scan
   bluenet -b hci1 scan --timeout 5s --json`,
 		Args: exactArgs(0, "no arguments"),
@@ -112,9 +114,9 @@ func printDevices(w io.Writer, devs []client.Device, asJSON bool) error {
 	}
 	var b strings.Builder
 	if len(devs) == 0 {
-		b.WriteString("no Bluenet device found\n")
+		b.WriteString("no Bluenet or Improv device found\n")
 	} else {
-		fmt.Fprintf(&b, "%-17s  %5s  %s\n", "ADDRESS", "RSSI", "NAME")
+		fmt.Fprintf(&b, "%-17s  %5s  %-14s  %-22s  %s\n", "ADDRESS", "RSSI", "PROTOCOL", "IMPROV STATE", "NAME")
 	}
 	for _, d := range devs {
 		rssi := "?"
@@ -129,7 +131,18 @@ func printDevices(w io.Writer, devs []client.Device, asJSON bool) error {
 			rssi = "-"
 			name += " (known, not seen in this scan)"
 		}
-		fmt.Fprintf(&b, "%-17s  %5s  %s\n", d.Address, rssi, name)
+		proto := d.Protocols()
+		if proto == "" {
+			proto = "?"
+		}
+		state := "-"
+		switch {
+		case d.Improv && d.ImprovState.Valid():
+			state = d.ImprovState.String()
+		case d.Improv:
+			state = "?"
+		}
+		fmt.Fprintf(&b, "%-17s  %5s  %-14s  %-22s  %s\n", d.Address, rssi, proto, state, name)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
