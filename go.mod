@@ -7,6 +7,7 @@ require (
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	github.com/warthog618/go-gpiocdev v0.9.1
 	golang.org/x/sys v0.27.0
 )
 
