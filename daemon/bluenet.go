@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/internal/setup"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
@@ -109,6 +111,21 @@ func (b *bluenetService) joinChanged(done bool, err error) {
 	b.setResult(resultOf(err))
 }
 
+func (b *bluenetService) setupChanged() {}
+
+// refuse answers a provisioning write that the setup window or another
+// central's setup does not allow, and changes nothing.
+func (b *bluenetService) refuse(r *gatt.Request, err error) error {
+	if errors.Is(err, setup.ErrBusy) {
+		b.d.log.Info("provisioning write refused: another central is setting the device up", "central", r.Address)
+		b.setResult(bluenet.ResultBusy)
+		return gatt.ErrInProgress
+	}
+	b.d.log.Info("provisioning write refused: the setup window is closed", "central", r.Address)
+	b.setResult(bluenet.ResultNotAuthorized)
+	return gatt.ErrNotAuthorized
+}
+
 func (b *bluenetService) disconnected(dev gatt.Device) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -147,6 +164,9 @@ func (b *bluenetService) setResult(c bluenet.ResultCode) {
 // onSSIDWrite keeps the SSID a central wants to join in its session. The
 // value is what the gatt server assembled from the central's (long) write.
 func (b *bluenetService) onSSIDWrite(r *gatt.Request, value []byte) error {
+	if err := b.d.startSetup(r.Device); err != nil {
+		return b.refuse(r, err)
+	}
 	if len(value) > 32 {
 		b.setResult(bluenet.ResultInvalidInput)
 		return gatt.ErrInvalidValueLength
@@ -165,6 +185,9 @@ func (b *bluenetService) onSSIDWrite(r *gatt.Request, value []byte) error {
 // pieces of a long write, the join starts after JoinDelay unless another
 // piece arrives first.
 func (b *bluenetService) onCredentialsWrite(r *gatt.Request, value []byte) error {
+	if err := b.d.startSetup(r.Device); err != nil {
+		return b.refuse(r, err)
+	}
 	v, ok := r.Session.Load(ssidKey{})
 	ssid, _ := v.([]byte)
 	if !ok || wifi.ValidateSSID(ssid) != nil {
@@ -214,7 +237,7 @@ func (b *bluenetService) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []b
 			return
 		}
 		b.d.goOwned(func(ctx context.Context) {
-			if err := b.d.join(ctx, addr, ssid, secret); wifi.ReasonOf(err) == wifi.ReasonBusy {
+			if err := b.d.join(ctx, dev, addr, ssid, secret); wifi.ReasonOf(err) == wifi.ReasonBusy {
 				// The running join keeps its own result; tell only this one off.
 				b.setResult(bluenet.ResultBusy)
 			}

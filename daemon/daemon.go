@@ -17,6 +17,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/internal/setup"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -75,6 +76,13 @@ type Config struct {
 	Protocols []string
 	// Improv configures the Improv service (used when Protocols has it).
 	Improv ImprovConfig
+	// Setup is the setup window: provisioning writes are accepted only
+	// while it is open. The daemon tells it whether Wi-Fi is online. Nil:
+	// always open (the original's behaviour).
+	Setup *setup.Window
+	// LeaseIdle is how long a central that started a setup may stay silent
+	// before another central may start one (default one minute).
+	LeaseIdle time.Duration
 
 	// CyclePause is the pause after each round of Available Networks
 	// notifications (default 3 s); NotifyGap the gap between two SSIDs
@@ -100,6 +108,13 @@ type Status struct {
 	Centrals    []string `json:"centrals"` // addresses of connected centrals
 	LastResult  string   `json:"last_result"`
 	Protocols   []string `json:"protocols,omitempty"`
+	// Setup says whether provisioning writes are accepted: "open" or
+	// "closed", with the reason ("open (offline)").
+	Setup string `json:"setup,omitempty"`
+	// SetupUntil is when an open window closes (RFC 3339; empty: stays
+	// open), SetupOpensAt when a closed one opens by itself.
+	SetupUntil   string `json:"setup_until,omitempty"`
+	SetupOpensAt string `json:"setup_opens_at,omitempty"`
 }
 
 // service is one wire format's GATT service on the daemon's core. The core
@@ -120,6 +135,8 @@ type service interface {
 	// joinChanged is called when a join starts (done false) and when it
 	// ends (done true, err its outcome), whichever protocol asked for it.
 	joinChanged(done bool, err error)
+	// setupChanged is called when the setup window opens or closes.
+	setupChanged()
 	// disconnected is called when a central disconnects.
 	disconnected(dev gatt.Device)
 	// stop ends the service's timers; it runs once, at shutdown.
@@ -150,7 +167,8 @@ type daemon struct {
 	advertised []*gatt.Advertisement
 	slotsFull  bool // a later instance was refused: logged once
 
-	joinMu sync.Mutex // held by the running join
+	joinMu sync.Mutex   // held by the running join
+	lease  *setup.Lease // one phone at a time
 
 	mu          sync.Mutex
 	wifiState   wifi.State
@@ -193,6 +211,10 @@ func Run(ctx context.Context, cfg Config) error {
 		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
+	d.lease = setup.NewLease(setup.LeaseConfig{Idle: cfg.LeaseIdle})
+	if cfg.Setup != nil {
+		cfg.Setup.SetOnline(d.wifiState.Kind == wifi.Connected)
+	}
 	for _, p := range cfg.Protocols {
 		switch p {
 		case ProtocolBluenet:
@@ -267,8 +289,22 @@ func (d *daemon) run(ctx context.Context) error {
 
 	states := d.cfg.WiFi.WatchState(ctx)
 	apLists := d.cfg.WiFi.WatchAccessPoints(ctx)
+	var windowChanges <-chan setup.State
+	if d.cfg.Setup != nil {
+		windowChanges = d.cfg.Setup.Changes()
+	}
 	for {
 		select {
+		case ws, ok := <-windowChanges:
+			if !ok {
+				windowChanges = nil
+				continue
+			}
+			d.log.Info("setup window", "open", ws.Open, "reason", string(ws.Reason))
+			for _, s := range d.services {
+				s.setupChanged()
+			}
+			d.poke()
 		case <-ctx.Done():
 			d.shutdown()
 			return nil
@@ -427,12 +463,24 @@ func (d *daemon) currentState() wifi.State {
 }
 
 // setupOpen reports whether provisioning writes are accepted now.
-func (d *daemon) setupOpen() bool { return true }
+func (d *daemon) setupOpen() bool { return d.cfg.Setup == nil || d.cfg.Setup.Open() }
 
 // setupAuthorized reports whether someone authorized a setup on the device
 // (a button or bluenet allow), as opposed to a window that is open by
 // itself.
-func (d *daemon) setupAuthorized() bool { return false }
+func (d *daemon) setupAuthorized() bool {
+	return d.cfg.Setup != nil && d.cfg.Setup.State().Authorized
+}
+
+// startSetup checks that central dev may provision now: the window must be
+// open (setup.ErrNotAuthorized) and no other central mid-setup
+// (setup.ErrBusy). It counts as the central's activity.
+func (d *daemon) startSetup(dev dbus.ObjectPath) error {
+	if !d.setupOpen() {
+		return setup.ErrNotAuthorized
+	}
+	return d.lease.Acquire(string(dev))
+}
 
 // accessPoints returns the latest scan results and a channel closed when
 // they change.
@@ -450,7 +498,7 @@ func (d *daemon) hostnameValue() string {
 // when it starts and ends; one join runs at a time, a second one gets a
 // wifi.ErrBusy JoinError at once and tells nobody. It blocks until the
 // outcome is known.
-func (d *daemon) join(ctx context.Context, addr string, ssid []byte, secret string) error {
+func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssid []byte, secret string) error {
 	if !d.joinMu.TryLock() {
 		d.log.Info("join refused: another join is running", "ssid", string(ssid), "central", addr)
 		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
@@ -461,6 +509,10 @@ func (d *daemon) join(ctx context.Context, addr string, ssid []byte, secret stri
 	for _, s := range d.services {
 		s.joinChanged(false, nil)
 	}
+	// The lease is held during the join, and given up when it ends.
+	defer d.lease.Release(string(dev))
+	done := d.lease.Hold(string(dev))
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
 	start := time.Now()
@@ -475,6 +527,9 @@ func (d *daemon) join(ctx context.Context, addr string, ssid []byte, secret stri
 	if err != nil {
 		d.log.Warn("join failed", "ssid", string(ssid), "reason", wifi.ReasonOf(err).String(), "err", err,
 			"seconds", time.Since(start).Seconds())
+		if d.cfg.Setup != nil {
+			d.cfg.Setup.Renew() // a failed attempt restarts the authorization
+		}
 	} else {
 		d.log.Info("joined", "ssid", string(ssid), "seconds", time.Since(start).Seconds())
 	}
@@ -518,6 +573,9 @@ func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
 	prev := d.wifiState
 	d.wifiState = st
 	d.mu.Unlock()
+	if d.cfg.Setup != nil {
+		d.cfg.Setup.SetOnline(st.Kind == wifi.Connected)
+	}
 	if !st.Equal(prev) {
 		d.log.Info("wifi", "state", st.String())
 	}
@@ -622,6 +680,7 @@ func (d *daemon) onDisconnect(dev gatt.Device) {
 	d.mu.Lock()
 	delete(d.centrals, dev.Path)
 	d.mu.Unlock()
+	d.lease.Release(string(dev.Path))
 	for _, s := range d.services {
 		s.disconnected(dev)
 	}
@@ -653,6 +712,20 @@ func (d *daemon) publishStatus() {
 	slices.Sort(st.Centrals)
 	if a := d.adapter.Load(); a != nil {
 		st.Adapter = a.Name()
+	}
+	if d.cfg.Setup != nil {
+		ws := d.cfg.Setup.State()
+		st.Setup = "closed"
+		if ws.Open {
+			st.Setup = "open"
+		}
+		st.Setup += " (" + string(ws.Reason) + ")"
+		if !ws.Until.IsZero() {
+			st.SetupUntil = ws.Until.Format(time.RFC3339)
+		}
+		if !ws.OpensAt.IsZero() {
+			st.SetupOpensAt = ws.OpensAt.Format(time.RFC3339)
+		}
 	}
 	d.cfg.OnStatus(st)
 }

@@ -327,10 +327,14 @@ func TestProfileWriteValidation(t *testing.T) {
 	}
 }
 
-// Two phones write their SSIDs and passwords interleaved: each join uses the
-// SSID its own phone wrote; a disconnect drops the phone's SSID.
-func TestProfilePerDeviceSlots(t *testing.T) {
+// Two phones: one at a time. While a phone is mid-setup, the other's
+// provisioning writes are refused with "busy" (and change nothing); once
+// the first phone's join ends, or it disconnects, the other may start.
+// Each join uses the SSID its own phone wrote; a disconnect drops the
+// phone's SSID.
+func TestProfileOnePhoneAtATime(t *testing.T) {
 	f := newFixture(t, nil)
+	f.subscribe(bluenet.ResultUUID)
 	a := f.bz.Connect("00:00:00:00:00:0a")
 	b := f.bz.Connect("00:00:00:00:00:0b")
 	must := func(err error) {
@@ -339,20 +343,33 @@ func TestProfilePerDeviceSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	busy := func(err error) {
+		t.Helper()
+		if bluezfake.ErrorName(err) != "org.bluez.Error.InProgress" {
+			t.Fatalf("write from the second phone: %v, want InProgress (busy)", err)
+		}
+		f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultBusy))
+	}
 	must(f.write(a, bluenet.SSIDUUID, []byte("net-a"), 517, 0))
-	must(f.write(b, bluenet.SSIDUUID, []byte("net-b"), 517, 0))
-	must(f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0))
-	f.waitJoins(1)
+	busy(f.write(b, bluenet.SSIDUUID, []byte("net-b"), 517, 0))
+	busy(f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0))
 	must(f.write(a, bluenet.CredentialsUUID, []byte("password-a"), 517, 0))
+	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultOK))
+	// a's setup ended: b may start.
+	must(f.write(b, bluenet.SSIDUUID, []byte("net-b"), 517, 0))
+	busy(f.write(a, bluenet.SSIDUUID, []byte("net-a2"), 517, 0))
+	// b leaves mid-setup: a may start again, b's SSID is gone.
+	f.bz.Disconnect("00:00:00:00:00:0b")
+	time.Sleep(100 * time.Millisecond)
+	must(f.write(a, bluenet.SSIDUUID, []byte("net-a2"), 517, 0))
+	must(f.write(a, bluenet.CredentialsUUID, []byte("password-a2"), 517, 0))
 	j := f.waitJoins(2)
-	if string(j[0].SSID) != "net-b" || j[0].Secret != "password-b" || string(j[1].SSID) != "net-a" || j[1].Secret != "password-a" {
+	if string(j[0].SSID) != "net-a" || j[0].Secret != "password-a" || string(j[1].SSID) != "net-a2" || j[1].Secret != "password-a2" {
 		t.Errorf("joins = %q", j)
 	}
-	must(f.write(a, bluenet.SSIDUUID, []byte("net-a2"), 517, 0))
-	f.bz.Disconnect("00:00:00:00:00:0a")
-	a = f.bz.Connect("00:00:00:00:00:0a")
-	time.Sleep(100 * time.Millisecond)
-	if err := f.write(a, bluenet.CredentialsUUID, []byte("password-a"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
+	b = f.bz.Connect("00:00:00:00:00:0b")
+	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultOK))
+	if err := f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
 		t.Errorf("credentials after reconnect without SSID: %v, want NotPermitted", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/internal/setup"
 	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
 )
@@ -163,6 +164,8 @@ func (s *improvService) wifiChanged(prev, cur wifi.State) {
 }
 
 func (s *improvService) joinChanged(bool, error) {}
+
+func (s *improvService) setupChanged() { s.refresh() }
 
 func (s *improvService) disconnected(dev gatt.Device) {
 	s.mu.Lock()
@@ -324,7 +327,12 @@ func (s *improvService) wifiSettings(r *gatt.Request, data []byte) {
 		s.setError(improv.ErrorInvalidRPC)
 		return
 	}
-	if !s.d.setupOpen() {
+	if err := s.d.startSetup(r.Device); err != nil {
+		if errors.Is(err, setup.ErrBusy) {
+			s.d.log.Info("improv: Wi-Fi settings refused: another central is setting the device up", "central", r.Address)
+			s.setError(improv.ErrorUnknown) // Improv has no "busy"
+			return
+		}
 		s.setError(improv.ErrorNotAuthorized)
 		return
 	}
@@ -346,7 +354,7 @@ func (s *improvService) wifiSettings(r *gatt.Request, data []byte) {
 	s.refresh()
 	dev, addr := r.Device, r.Address
 	s.d.goOwned(func(ctx context.Context) {
-		err := s.d.join(ctx, addr, ssid, w.Password)
+		err := s.d.join(ctx, dev, addr, ssid, w.Password)
 		s.mu.Lock()
 		s.provisioning = false
 		if err == nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluenet-project/bluenet/daemon"
+	"github.com/bluenet-project/bluenet/internal/button"
+	"github.com/bluenet-project/bluenet/internal/control"
+	"github.com/bluenet-project/bluenet/internal/setup"
 	"github.com/bluenet-project/bluenet/internal/statusfile"
 	"github.com/bluenet-project/bluenet/internal/statusrpc"
 	"github.com/bluenet-project/bluenet/wifi/nm"
@@ -30,6 +35,13 @@ type startOpts struct {
 	improvURL     string
 	identifyCmd   string
 	stateDir      string
+	window        string
+	windowTime    time.Duration
+	reopenAfter   time.Duration
+	authorizedFor time.Duration
+	buttonSpec    string
+	control       string
+	controlGroup  string
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -58,11 +70,21 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 	f.StringVar(&o.improvURL, "improv-url", "", `URL an Improv client opens after provisioning; "%IP" becomes the new IPv4 address (default: none)`)
 	f.StringVar(&o.identifyCmd, "identify-command", "", "shell command run when a phone asks the device to identify itself (e.g. blink an LED)")
 	f.StringVar(&o.stateDir, "state-dir", "/var/lib/bluenet", "where the daemon keeps what phones set (the device name)")
+	f.StringVar(&o.window, "setup-window", "auto", "when phones may set the Wi-Fi up: auto (while offline, and after boot), always, or button (only after bluenet allow or the button)")
+	f.DurationVar(&o.windowTime, "window-time", setup.DefaultWindowTime, "auto: how long the window stays open after the machine boots")
+	f.DurationVar(&o.reopenAfter, "reopen-after", setup.DefaultReopenAfter, "auto: how long the network must be gone before the window opens again")
+	f.DurationVar(&o.authorizedFor, "authorized-for", setup.DefaultAuthorizedFor, "how long bluenet allow or the button opens the window")
+	f.StringVar(&o.buttonSpec, "button", "", "a GPIO button that opens the window, as CHIP:LINE (e.g. gpiochip0:17)")
+	f.StringVar(&o.control, "control", control.DefaultPath(), "the local control socket bluenet allow talks to")
+	f.StringVar(&o.controlGroup, "control-group", "", "a group whose members may run bluenet allow (default: root only)")
 	for name, key := range map[string]string{"hostname": "BLUENET_HOSTNAME", "alias": "BLUENET_ALIAS",
 		"auto-advertise": "BLUENET_AUTO_ADVERTISE", "keep-bredr": "BLUENET_KEEP_BREDR", "rpc": "BLUENET_RPC",
 		"join-timeout": "BLUENET_JOIN_TIMEOUT", "status-file": "BLUENET_STATUS_FILE",
 		"profiles": "BLUENET_PROFILES", "improv-url": "BLUENET_IMPROV_URL",
-		"identify-command": "BLUENET_IDENTIFY_COMMAND", "state-dir": "BLUENET_STATE_DIR"} {
+		"identify-command": "BLUENET_IDENTIFY_COMMAND", "state-dir": "BLUENET_STATE_DIR",
+		"setup-window": "BLUENET_SETUP_WINDOW", "window-time": "BLUENET_WINDOW_TIME",
+		"reopen-after": "BLUENET_REOPEN_AFTER", "authorized-for": "BLUENET_AUTHORIZED_FOR",
+		"button": "BLUENET_BUTTON", "control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP"} {
 		bindEnv(f, name, key)
 	}
 	f.Bool("help", false, "help for start")
@@ -91,6 +113,26 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	if len(o.protocols) == 0 {
 		return usagef("--profiles: name at least one of bluenet, improv")
 	}
+	mode, err := setup.ParseMode(o.window)
+	if err != nil {
+		return usageError{err}
+	}
+	var btn button.Spec
+	if o.buttonSpec != "" {
+		if btn, err = button.ParseSpec(o.buttonSpec); err != nil {
+			return usageError{err}
+		}
+	}
+	gid := control.NoGroup
+	if o.controlGroup != "" {
+		g, err := user.LookupGroup(o.controlGroup)
+		if err != nil {
+			return usagef("--control-group: %v", err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return usagef("--control-group: %v", err)
+		}
+	}
 	aliasFile := ""
 	if o.stateDir != "" {
 		if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
@@ -110,6 +152,44 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
 	defer backend.Close()
+
+	// On the command line 0 means none: no boot window, reopen at once.
+	windowTime, reopenAfter := o.windowTime, o.reopenAfter
+	if windowTime == 0 {
+		windowTime = -1
+	}
+	if reopenAfter == 0 {
+		reopenAfter = time.Nanosecond
+	}
+	window := setup.New(setup.Config{Mode: mode, WindowTime: windowTime, ReopenAfter: reopenAfter,
+		AuthorizedFor: o.authorizedFor})
+	defer window.Close()
+	ctl, err := control.Listen(control.Config{Path: o.control, GID: gid, Logger: log.With("component", "control"),
+		Allow: func(_ context.Context, d time.Duration) (time.Time, error) {
+			window.Authorize(d)
+			return window.State().Until, nil
+		}})
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer ctl.Close()
+	go func() { _ = ctl.Serve(ctx) }()
+	if o.buttonSpec != "" {
+		in, err := button.Open(btn, button.DefaultDebounce)
+		if err != nil {
+			return fmt.Errorf("%w: button %s: %v", errUnavailable, btn, err)
+		}
+		defer in.Close()
+		go func() {
+			err := button.Watch(ctx, in, button.Config{Logger: log.With("component", "button"), OnPress: func() {
+				log.Info("button pressed: setup window open", "for", o.authorizedFor)
+				window.Authorize(0)
+			}})
+			if err != nil {
+				log.Error("button", "err", err)
+			}
+		}()
+	}
 
 	var centrals atomic.Int32
 	if o.rpc != "off" && o.rpc != "" {

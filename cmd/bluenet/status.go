@@ -93,6 +93,19 @@ func printStatus(w io.Writer, r statusReport) error {
 		fmt.Fprintf(&b, "centrals: %d %s\n", len(r.Centrals), strings.Join(r.Centrals, " "))
 		fmt.Fprintf(&b, "hostname: %s\n", r.Hostname)
 		fmt.Fprintf(&b, "last join: %s\n", r.LastResult)
+		if len(r.Protocols) > 0 {
+			fmt.Fprintf(&b, "protocols: %s\n", strings.Join(r.Protocols, ", "))
+		}
+		if r.Setup != "" {
+			line := "setup window: " + r.Setup
+			if r.SetupUntil != "" {
+				line += " until " + r.SetupUntil
+			}
+			if r.SetupOpensAt != "" {
+				line += ", opens at " + r.SetupOpensAt
+			}
+			fmt.Fprintln(&b, line)
+		}
 	} else {
 		fmt.Fprintf(&b, "daemon: stopped\n")
 	}

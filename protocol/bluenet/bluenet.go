@@ -140,6 +140,7 @@ const (
 	ResultBusy          ResultCode = 0x05 // another join was running
 	ResultInvalidInput  ResultCode = 0x06 // bad SSID/password, or password without SSID
 	ResultFailed        ResultCode = 0x07 // any other failure (backend unavailable, ...)
+	ResultNotAuthorized ResultCode = 0x08 // the setup window is closed
 	ResultInProgress    ResultCode = 0xFE // a join is running
 	ResultNone          ResultCode = 0xFF // no join since the daemon started
 )
@@ -161,6 +162,8 @@ func (c ResultCode) String() string {
 		return "busy: another join is running"
 	case ResultInvalidInput:
 		return "invalid input"
+	case ResultNotAuthorized:
+		return "not authorized: press the device's button or run bluenet allow"
 	case ResultInProgress:
 		return "joining"
 	case ResultNone:
