@@ -378,7 +378,8 @@ func improvJoinError(ssid []byte, code improv.ErrorCode) *JoinError {
 	case improv.ErrorUnableToConnect:
 		e.Text = "unable to connect (Improv does not say why: wrong password, network out of range, ...)"
 	case improv.ErrorNotAuthorized:
-		e.Text = "not authorized (the device wants its button pressed first)"
+		e.Reason, e.Code = wifi.ReasonNotAuthorized, bluenet.ResultNotAuthorized
+		e.Text = "not authorized: the device's setup window is closed (press its button or run `bluenet allow` on it)"
 	case improv.ErrorInvalidRPC:
 		e.Reason, e.Code = wifi.ReasonInvalid, bluenet.ResultInvalidInput
 		e.Text = "the device could not read the SSID and password (invalid RPC packet)"

@@ -273,6 +273,7 @@ func TestJoinErrorReason(t *testing.T) {
 		bluenet.ResultNotFound: wifi.ReasonNotFound, bluenet.ResultTimeout: wifi.ReasonTimeout,
 		bluenet.ResultDHCPFailed: wifi.ReasonDHCPFailed, bluenet.ResultBusy: wifi.ReasonBusy,
 		bluenet.ResultInvalidInput: wifi.ReasonInvalid, bluenet.ResultFailed: wifi.ReasonFailed,
+		bluenet.ResultNotAuthorized: wifi.ReasonNotAuthorized,
 	} {
 		if got := ReasonOf(code); got != want {
 			t.Errorf("ReasonOf(%v) = %v, want %v", code, got, want)
@@ -286,7 +287,7 @@ func TestJoinErrorReason(t *testing.T) {
 		}
 	}
 	for code, want := range map[improv.ErrorCode]wifi.Reason{
-		improv.ErrorUnableToConnect: wifi.ReasonFailed, improv.ErrorNotAuthorized: wifi.ReasonFailed,
+		improv.ErrorUnableToConnect: wifi.ReasonFailed, improv.ErrorNotAuthorized: wifi.ReasonNotAuthorized,
 		improv.ErrorInvalidRPC: wifi.ReasonInvalid, improv.ErrorUnknown: wifi.ReasonFailed,
 	} {
 		if got := wifi.ReasonOf(improvJoinError([]byte("n"), code)); got != want {

@@ -59,6 +59,8 @@ func ReasonOf(c bluenet.ResultCode) wifi.Reason {
 		return wifi.ReasonBusy
 	case bluenet.ResultInvalidInput:
 		return wifi.ReasonInvalid
+	case bluenet.ResultNotAuthorized:
+		return wifi.ReasonNotAuthorized
 	}
 	return wifi.ReasonFailed
 }
@@ -202,8 +204,14 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 
 // refused turns a failed SSID or Credentials write into an error.
 func (s *Session) refused(ssid []byte, what string, err error) error {
-	if errors.Is(err, central.ErrInvalidLength) || errors.Is(err, central.ErrNotPermitted) {
+	switch {
+	case errors.Is(err, central.ErrInvalidLength) || errors.Is(err, central.ErrNotPermitted):
 		return bluenetJoinError(ssid, bluenet.ResultInvalidInput, "the device refused the "+what)
+	case errors.Is(err, central.ErrNotAuthorized):
+		return bluenetJoinError(ssid, bluenet.ResultNotAuthorized,
+			"not authorized: the device's setup window is closed (press its button or run `bluenet allow` on it)")
+	case errors.Is(err, central.ErrInProgress):
+		return bluenetJoinError(ssid, bluenet.ResultBusy, "busy: another phone is setting the device up")
 	}
 	return err
 }

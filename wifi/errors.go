@@ -30,6 +30,9 @@ var (
 	// ErrCanceled means the caller's context was canceled before the join
 	// completed. The JoinError also wraps the context's error.
 	ErrCanceled = errors.New("wifi: join canceled")
+	// ErrNotAuthorized means the join was not allowed: a device's setup
+	// window was closed, or a permission was denied.
+	ErrNotAuthorized = errors.New("wifi: not authorized")
 )
 
 // Reason is the typed cause of a join failure.
@@ -47,6 +50,7 @@ const (
 	ReasonInvalid
 	ReasonFailed
 	ReasonCanceled
+	ReasonNotAuthorized
 )
 
 var reasonInfo = [...]struct {
@@ -63,6 +67,7 @@ var reasonInfo = [...]struct {
 	ReasonInvalid:       {"invalid input", ErrInvalid},
 	ReasonFailed:        {"failed", ErrFailed},
 	ReasonCanceled:      {"canceled", ErrCanceled},
+	ReasonNotAuthorized: {"not authorized", ErrNotAuthorized},
 }
 
 // String returns a short human-readable name such as "wrong password".

@@ -45,6 +45,8 @@ func reasonExitCode(r wifi.Reason) int {
 		return exitUnavailable
 	case wifi.ReasonInvalid:
 		return exitInvalidInput
+	case wifi.ReasonNotAuthorized:
+		return exitNotAuthorized
 	}
 	return exitFailure
 }

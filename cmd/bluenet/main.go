@@ -45,6 +45,7 @@ const (
 	exitUnavailable   = 8  // NetworkManager, the Wi-Fi device or the Bluetooth adapter is not available
 	exitInvalidInput  = 9  // SSID or password not acceptable
 	exitUnreachable   = 10 // device not found, or the Bluetooth link failed or was lost (out of range)
+	exitNotAuthorized = 11 // the device's setup window is closed, or a permission was denied
 )
 
 // usageError marks errors in the command line itself.
