@@ -5,9 +5,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +323,75 @@ func runJoin(t *testing.T, ssid, psk string) (string, int) {
 		}
 	}
 	return string(out), code
+}
+
+// TestImprovOnlyDevice: the client commands against a device that speaks
+// Improv only (the daemon with --profiles improv, as an ESPHome device
+// would): scan shows it as Improv with its state, networks shows the device
+// info and the scan, identify runs the device's command, and provision
+// joins it and prints the redirect URL.
+func TestImprovOnlyDevice(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1")
+	vmtest.StartAP(t, vmtest.AP{Iface: "wlan1", SSID: "ImpNet", PSK: homePSK})
+	vmtest.Sh(t, "nm_wait_ssid ImpNet 90")
+	mark := t.TempDir() + "/identified"
+	d := startDaemon(t, "-a", "Improv Only", "--profiles", "improv", "--improv-url", "http://%IP/",
+		"--identify-command", "touch "+mark)
+	c := vmtest.CentralAdapter
+
+	out, _, code := runBluenet(t, "", "-b", c, "scan", "--timeout", "8s", "--json")
+	var devs []struct {
+		Address            string
+		Bluenet, Improv    bool
+		ImprovState        int `json:"improv_state"`
+		ImprovCapabilities int `json:"improv_capabilities"`
+	}
+	if err := json.Unmarshal([]byte(out), &devs); code != 0 || err != nil {
+		t.Fatalf("scan: exit %d, %v", code, err)
+	}
+	if len(devs) != 1 || devs[0].Bluenet || !devs[0].Improv || devs[0].ImprovState != int(improv.StateAuthorized) {
+		t.Errorf("scan: %+v, want one Improv-only device in state authorized", devs)
+	}
+
+	out, _, code = runBluenet(t, "", "-b", c, "networks", vmtest.PeripheralAddress, "--json")
+	var nets struct {
+		Protocol   string
+		DeviceInfo struct{ Firmware, Name string } `json:"device_info"`
+		Scan       []struct {
+			SSID, Auth string
+			RSSI       int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &nets); code != 0 || err != nil {
+		t.Fatalf("networks: exit %d, %v", code, err)
+	}
+	if nets.Protocol != "improv" || nets.DeviceInfo.Firmware != "bluenet" || nets.DeviceInfo.Name != "Improv Only" {
+		t.Errorf("networks: %+v", nets)
+	}
+	if !slices.ContainsFunc(nets.Scan, func(n struct {
+		SSID, Auth string
+		RSSI       int
+	}) bool {
+		return n.SSID == "ImpNet" && n.Auth == "WPA2" && n.RSSI < 0
+	}) {
+		t.Errorf("networks scan %+v lacks ImpNet WPA2 with an RSSI", nets.Scan)
+	}
+
+	if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code != 0 {
+		t.Errorf("identify: exit %d", code)
+	}
+	if !waitFor(10*time.Second, func() bool { _, err := os.Stat(mark); return err == nil }) {
+		t.Errorf("identify did not run the device's command")
+	}
+
+	start := time.Now()
+	out, _, code = runBluenet(t, homePSK+"\n", "-b", c, "provision", vmtest.PeripheralAddress, "--ssid", "ImpNet", "--password-file", "-")
+	if code != 0 {
+		t.Fatalf("provision over Improv: exit %d", code)
+	}
+	t.Logf("bluenet provision over Improv: %.2fs", time.Since(start).Seconds())
+	st, _ := d.status()
+	if want := "redirect URL: http://" + st.IPv4 + "/"; st.IPv4 == "" || !strings.Contains(out, want) {
+		t.Errorf("provision output %q, want %q", out, want)
+	}
 }

@@ -1,0 +1,109 @@
+//go:build vm
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/internal/vmtest"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
+	"github.com/bluenet-project/bluenet/protocol/improv"
+)
+
+// TestSetupWindow: a device that is online refuses provisioning from both
+// protocols and stays on its network; `bluenet allow` opens the window and
+// provisioning works; the window closes again by itself; and in auto mode
+// it reopens once the network has been gone for --reopen-after.
+func TestSetupWindow(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1", "hostapd-wlan2")
+	home := vmtest.AP{Iface: "wlan1", SSID: "HomeNet", PSK: homePSK}
+	cafe := vmtest.AP{Iface: "wlan2", SSID: "CafeNet", PSK: cafePSK}
+	vmtest.StartAP(t, home)
+	vmtest.StartAP(t, cafe)
+	vmtest.Sh(t, "nm_wait_ssid HomeNet 90 && nm_wait_ssid CafeNet 90")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	// No boot window (the VM has just booted), so only "offline" opens it.
+	d := startDaemon(t, "-a", "Setup Test", "--window-time", "0", "--reopen-after", "8s", "--authorized-for", "45s")
+	setupIs := func(prefix string, within time.Duration) {
+		t.Helper()
+		if !waitFor(within, func() bool { s, ok := d.status(); return ok && strings.HasPrefix(s.Setup, prefix) }) {
+			s, _ := d.status()
+			t.Fatalf("setup window %q, want %s…", s.Setup, prefix)
+		}
+	}
+	setupIs("open (offline)", 10*time.Second)
+	if out, code := runJoin(t, "HomeNet", homePSK); code != 0 {
+		t.Fatalf("bluenet join HomeNet: exit %d\n%s", code, out)
+	}
+	setupIs("closed (online)", 30*time.Second)
+
+	ph, _ := connectPhone(t, ctx)
+	// Bluenet: Insufficient Authorization, Result "not authorized".
+	err := ph.char(t, bluenet.SSIDUUID).Write(ctx, []byte("CafeNet"))
+	if !errors.Is(err, central.ErrNotAuthorized) {
+		t.Errorf("SSID write with the window closed: %v, want not authorized (ATT 0x08)", err)
+	}
+	if v, err := ph.char(t, bluenet.ResultUUID).Read(ctx); err != nil || len(v) == 0 || v[0] != byte(bluenet.ResultNotAuthorized) {
+		t.Errorf("Result = %q, %v; want not authorized", v, err)
+	}
+	// Improv: Provisioned (online), error 0x04 for Wi-Fi settings.
+	imp := func(uuid string) *central.Characteristic { return ph.char(t, uuid) }
+	if v, err := imp(improv.StateUUID).Read(ctx); err != nil || !bytes.Equal(v, []byte{byte(improv.StateProvisioned)}) {
+		t.Errorf("Improv state while closed and online = % x, %v", v, err)
+	}
+	if err := imp(improv.RPCCommandUUID).Write(ctx, improvPacket(t, improv.CommandWiFiSettings, "CafeNet", cafePSK)); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		v, err := imp(improv.ErrorUUID).Read(ctx)
+		return err == nil && bytes.Equal(v, []byte{byte(improv.ErrorNotAuthorized)})
+	}) {
+		t.Errorf("Improv Wi-Fi settings with the window closed: no error 0x04")
+	}
+	time.Sleep(2 * time.Second)
+	if s, _ := d.status(); s.SSID != "HomeNet" || s.State != "connected" {
+		t.Fatalf("after refused writes the device is %+v, want still on HomeNet", s)
+	}
+	_ = ph.p.Disconnect(ctx)
+
+	// The client says why, with exit code 11.
+	_, stderr, code := runBluenet(t, cafePSK+"\n", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress,
+		"--protocol", "bluenet", "--ssid", "CafeNet", "--password-file", "-")
+	if code != 11 || !strings.Contains(stderr, "bluenet allow") {
+		t.Errorf("provision with the window closed: exit %d, want 11 and a hint to run bluenet allow", code)
+	}
+
+	// bluenet allow opens it; provisioning works.
+	out, stderr, code := runBluenet(t, "", "allow", "45s")
+	if code != 0 || !strings.Contains(out, "setup window open until") {
+		t.Fatalf("bluenet allow: exit %d\n%s%s", code, out, stderr)
+	}
+	setupIs("open (authorized)", 5*time.Second)
+	_, _, code = runBluenet(t, cafePSK+"\n", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress,
+		"--protocol", "bluenet", "--ssid", "CafeNet", "--password-file", "-")
+	if code != 0 {
+		t.Fatalf("provision after bluenet allow: exit %d", code)
+	}
+	if s, _ := d.status(); s.SSID != "CafeNet" {
+		t.Errorf("after provisioning the device is %+v", s)
+	}
+	// It closes by itself when the authorization runs out.
+	setupIs("closed (online)", 90*time.Second)
+
+	// auto: the network disappears; the window reopens after --reopen-after.
+	gone := time.Now()
+	vmtest.Sh(t, "AP_IF=wlan2 ap_stop")
+	setupIs("open (offline)", 90*time.Second)
+	t.Logf("network gone -> window open: %.1fs (reopen-after 8s)", time.Since(gone).Seconds())
+	if time.Since(gone) < 8*time.Second {
+		t.Errorf("the window reopened %.1fs after the network went, before --reopen-after", time.Since(gone).Seconds())
+	}
+}
