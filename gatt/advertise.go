@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // AdvertisementType is the LEAdvertisement1 Type.
@@ -98,7 +100,7 @@ func (a *Advertisement) advDataLen() int {
 	uuidList := func(us []UUID) int {
 		var by [17]int
 		for _, u := range us {
-			by[u.advLen()]++
+			by[advLen(u)]++
 		}
 		t := 0
 		for sz, cnt := range by {
@@ -113,7 +115,7 @@ func (a *Advertisement) advDataLen() int {
 		n += 2 + 2 + len(d)
 	}
 	for u, d := range a.ServiceData {
-		n += 2 + u.advLen() + len(d)
+		n += 2 + advLen(u) + len(d)
 	}
 	if a.Includes&IncludeTxPower != 0 || a.TxPower != nil {
 		n += 3
@@ -227,13 +229,13 @@ func (s *Server) advProps() map[string]dbus.Variant {
 }
 
 func (s *Server) exportAdv() error {
-	return s.exportOne(s.advPath, ifaceAdv, &advObj{s}, s.advProps, nil)
+	return s.exportOne(s.advPath, bluez.LEAdvertisement1, &advObj{s}, s.advProps, nil)
 }
 
 // registerAdv registers the advertisement; regMu is held.
 func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := adapter.CallWithContext(cctx, ifaceAdvMgr+".RegisterAdvertisement", 0, s.advPath, map[string]dbus.Variant{}).Err
+	err := adapter.CallWithContext(cctx, bluez.LEAdvertisingManager1+".RegisterAdvertisement", 0, s.advPath, map[string]dbus.Variant{}).Err
 	cancel()
 	if err != nil {
 		err = mapBluezError(err)
@@ -267,10 +269,10 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 	if adapter == "" {
 		return ErrNoAdapter
 	}
-	obj := s.conn.Object(bluezName, adapter)
+	obj := s.conn.Object(bluez.BusName, adapter)
 	if reg {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := obj.CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+		err := obj.CallWithContext(cctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath).Err
 		cancel()
 		s.mu.Lock()
 		s.advRegistered = false
@@ -306,7 +308,7 @@ func (s *Server) StopAdvertising(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.conn.Object(bluezName, adapter).CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath).Err
+	err := s.conn.Object(bluez.BusName, adapter).CallWithContext(cctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath).Err
 	if err != nil {
 		return fmt.Errorf("gatt: unregister advertisement: %w", mapBluezError(err))
 	}
