@@ -131,7 +131,7 @@ func (d Device) Label() string {
 // connected), then for every sighting and update (such as a new RSSI) until
 // ctx is done. Scan returns nil when ctx's deadline ends it.
 func (c *Client) Scan(ctx context.Context, fn func(Device)) error {
-	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}, func(a central.Advertisement) bool {
+	err := c.c.Scan(ctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(bluenet.ServiceUUID)}}, func(a central.Advertisement) bool {
 		fn(device(a))
 		return true
 	})
@@ -168,7 +168,7 @@ func IsAddress(s string) bool { return addressRE.MatchString(s) }
 func (c *Client) find(ctx context.Context, target string) (Device, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.ScanTimeout)
 	defer cancel()
-	filter := central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}}
+	filter := central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(bluenet.ServiceUUID)}}
 	if IsAddress(target) {
 		// An address finds the device whether or not the Bluenet UUID is in
 		// its advertisement (some devices put it in the scan response).
@@ -226,12 +226,12 @@ func (c *Client) Connect(ctx context.Context, target string) (*Session, error) {
 	}
 	s := &Session{cl: c, p: p, dev: dev}
 	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID} {
-		if !p.HasCharacteristic(u) {
+		if !p.HasCharacteristic(central.MustParseUUID(u)) {
 			_ = s.Close()
 			return nil, fmt.Errorf("%w: %s has no characteristic %s", ErrNotBluenet, dev.Address, u)
 		}
 	}
-	s.result = p.HasCharacteristic(bluenet.ResultUUID)
+	s.result = p.HasCharacteristic(central.MustParseUUID(bluenet.ResultUUID))
 	c.log.Debug("connected", "address", dev.Address, "result_characteristic", s.result, "was_connected", p.WasConnected())
 	return s, nil
 }
@@ -271,7 +271,7 @@ func (s *Session) Info(ctx context.Context) (Info, error) {
 	if info.Hostname, err = s.readString(ctx, bluenet.HostnameUUID); err != nil {
 		return info, err
 	}
-	if s.p.HasCharacteristic(bluenet.VersionUUID) {
+	if s.p.HasCharacteristic(central.MustParseUUID(bluenet.VersionUUID)) {
 		if info.Version, err = s.readString(ctx, bluenet.VersionUUID); err != nil {
 			return info, err
 		}
@@ -291,7 +291,7 @@ func (s *Session) Info(ctx context.Context) (Info, error) {
 }
 
 func (s *Session) char(uuid string) (*central.Characteristic, error) {
-	ch, err := s.p.Characteristic(uuid)
+	ch, err := s.p.Characteristic(central.MustParseUUID(uuid))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotBluenet, err)
 	}
