@@ -617,6 +617,9 @@ func (b *Bluez) relayRead(p dbus.ObjectPath, opts map[string]dbus.Variant) ([]by
 		if err != nil {
 			return nil, clientError(err)
 		}
+		if len(v) > int(mtu)-1 {
+			v = v[:mtu-1] // what fits in a Read (Blob) Response
+		}
 		out = append(out, v...)
 		// A long read goes on while the reply fills the PDU.
 		if len(v) < int(mtu)-1 || len(out) >= 512 {
