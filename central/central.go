@@ -59,10 +59,7 @@ func wrap(op string, err error) error {
 	}
 	var de dbus.Error
 	if errors.As(err, &de) {
-		msg := ""
-		if len(de.Body) > 0 {
-			msg, _ = de.Body[0].(string)
-		}
+		msg := bluez.ErrorMessage(de)
 		if s, ok := bluezErrors[de.Name]; ok {
 			if msg != "" {
 				return fmt.Errorf("%s: %w (%s)", op, s, msg)

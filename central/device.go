@@ -89,10 +89,7 @@ func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, err
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("central: connect %s: %w", address, ctx.Err())
 		case errors.As(err, &de) && (de.Name == bluez.ErrorFailed || strings.HasSuffix(de.Name, ".NotAvailable")):
-			msg := ""
-			if len(de.Body) > 0 {
-				msg, _ = de.Body[0].(string)
-			}
+			msg := bluez.ErrorMessage(de)
 			return nil, fmt.Errorf("%w: %s: %s", ErrConnectFailed, address, msg)
 		default:
 			return nil, wrap("Connect "+address, err)

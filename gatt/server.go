@@ -362,10 +362,7 @@ func mapBluezError(err error) error {
 	if !errors.As(err, &de) {
 		return err
 	}
-	msg := ""
-	if len(de.Body) > 0 {
-		msg, _ = de.Body[0].(string)
-	}
+	msg := bluez.ErrorMessage(de)
 	switch de.Name {
 	case bluez.ErrorAlreadyExists:
 		return fmt.Errorf("%w: %s", ErrAlreadyExists, msg)
