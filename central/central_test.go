@@ -1,6 +1,10 @@
 package central
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+)
 
 func TestScanFilterMatch(t *testing.T) {
 	adv := Advertisement{Address: "00:AA:01:00:00:00", UUIDs: []UUID{UUID16(0x180f)}}
@@ -20,5 +24,28 @@ func TestScanFilterMatch(t *testing.T) {
 		if got := tt.f.match(adv); got != tt.want {
 			t.Errorf("%s: match = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestAdvertisement(t *testing.T) {
+	a := advertisement("/org/bluez/hci1/dev_00_AA_01_00_00_00", map[string]dbus.Variant{
+		"Address": dbus.MakeVariant("00:AA:01:00:00:00"),
+		"Name":    dbus.MakeVariant("dev"),
+		"RSSI":    dbus.MakeVariant(int16(-40)),
+		"UUIDs":   dbus.MakeVariant([]string{"0000180F-0000-1000-8000-00805F9B34FB", "not a uuid"}),
+		"ServiceData": dbus.MakeVariant(map[string]dbus.Variant{
+			"00004677-0000-1000-8000-00805f9b34fb": dbus.MakeVariant([]byte{1, 2}),
+			"bad":                                  dbus.MakeVariant([]byte{3}),
+			"0000180d-0000-1000-8000-00805f9b34fb": dbus.MakeVariant("not bytes"),
+		}),
+	})
+	if a.Address != "00:AA:01:00:00:00" || a.Name != "dev" || a.RSSI != -40 {
+		t.Errorf("advertisement %+v", a)
+	}
+	if len(a.UUIDs) != 1 || a.UUIDs[0] != UUID16(0x180f) {
+		t.Errorf("UUIDs %v, want only 180f", a.UUIDs)
+	}
+	if len(a.ServiceData) != 1 || string(a.ServiceData[UUID16(0x4677)]) != "\x01\x02" {
+		t.Errorf("ServiceData %v, want only 4677: 01 02", a.ServiceData)
 	}
 }

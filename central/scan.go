@@ -18,12 +18,15 @@ const RescanInterval = 3 * time.Second
 
 // Advertisement is what the central knows about a peripheral it has seen.
 type Advertisement struct {
-	Address string          // "00:AA:01:00:00:00"
-	Name    string          // advertised local name; may be empty
-	Alias   string          // BlueZ's alias: the name, or the address with dashes
-	RSSI    int16           // 0 when unknown
-	UUIDs   []UUID          // advertised service UUIDs
-	Path    dbus.ObjectPath // org.bluez.Device1 object
+	Address string // "00:AA:01:00:00:00"
+	Name    string // advertised local name; may be empty
+	Alias   string // BlueZ's alias: the name, or the address with dashes
+	RSSI    int16  // 0 when unknown
+	UUIDs   []UUID // advertised service UUIDs
+	// ServiceData is the advertised service data by service UUID; nil when
+	// there is none.
+	ServiceData map[UUID][]byte
+	Path        dbus.ObjectPath // org.bluez.Device1 object
 
 	// Connected: BlueZ has a link to the device (a connected device may not
 	// advertise, so its RSSI can be stale or 0).
@@ -62,6 +65,18 @@ func advertisement(path dbus.ObjectPath, p map[string]dbus.Variant) Advertisemen
 	a.Connected, _ = p["Connected"].Value().(bool)
 	uuids, _ := p["UUIDs"].Value().([]string)
 	a.UUIDs = parseUUIDs(uuids)
+	sd, _ := p["ServiceData"].Value().(map[string]dbus.Variant)
+	for k, v := range sd {
+		u, err := bluez.ParseUUID(k)
+		b, ok := v.Value().([]byte)
+		if err != nil || !ok {
+			continue
+		}
+		if a.ServiceData == nil {
+			a.ServiceData = map[UUID][]byte{}
+		}
+		a.ServiceData[u] = b
+	}
 	return a
 }
 

@@ -105,7 +105,8 @@ func (c *centralSide) addObjects(out map[dbus.ObjectPath]map[string]map[string]d
 // hci0, which the applications see as a central connecting. The fake then
 // relays, with the options bluetoothd 5.66 sends:
 //
-//   - Adapter1: StartDiscovery (hci0's device appears, or its RSSI is
+//   - Adapter1: StartDiscovery (hci0's device appears, with the name,
+//     service UUIDs and service data of its advertisements, or its RSSI is
 //     reported again, while an advertisement matches the discovery filter's
 //     UUIDs), StopDiscovery, SetDiscoveryFilter (UUIDs only), RemoveDevice;
 //   - Device1: Connect (the applications' services appear under
@@ -319,7 +320,8 @@ func (b *Bluez) removeCentralDevice(p dbus.ObjectPath) *dbus.Error {
 // connectable, and what hci1 sees of it: the name (LocalName, or hci0's
 // alias when the advertisement includes the local name) and the service
 // UUIDs.
-func (b *Bluez) advertisingLocked() (ok bool, name string, uuids []string) {
+func (b *Bluez) advertisingLocked() (ok bool, name string, uuids []string, data map[string]dbus.Variant) {
+	data = map[string]dbus.Variant{}
 	keys := make([]string, 0, len(b.advs))
 	for k := range b.advs {
 		keys = append(keys, k)
@@ -336,6 +338,12 @@ func (b *Bluez) advertisingLocked() (ok bool, name string, uuids []string) {
 		if inc, _ := a.Props["Includes"].Value().([]string); slices.Contains(inc, "local-name") && name == "" {
 			name, _ = b.adapter["Alias"].Value().(string)
 		}
+		sd, _ := a.Props["ServiceData"].Value().(map[string]dbus.Variant)
+		for u, v := range sd {
+			if n, err := NormalizeUUID(u); err == nil {
+				data[n] = v
+			}
+		}
 		us, _ := a.Props["ServiceUUIDs"].Value().([]string)
 		for _, u := range us {
 			if n, err := NormalizeUUID(u); err == nil && !slices.Contains(uuids, n) {
@@ -343,7 +351,7 @@ func (b *Bluez) advertisingLocked() (ok bool, name string, uuids []string) {
 			}
 		}
 	}
-	return ok, name, uuids
+	return ok, name, uuids, data
 }
 
 // announceLocked makes a discovering hci1 see hci0's advertisement.
@@ -351,7 +359,7 @@ func (b *Bluez) announceLocked() {
 	if !b.c.on || !b.c.discovering || b.conn == nil {
 		return
 	}
-	ok, name, uuids := b.advertisingLocked()
+	ok, name, uuids, data := b.advertisingLocked()
 	if !ok {
 		return
 	}
@@ -366,6 +374,9 @@ func (b *Bluez) announceLocked() {
 		"Alias": dbus.MakeVariant(alias),
 		"UUIDs": dbus.MakeVariant(uuids),
 		"RSSI":  dbus.MakeVariant(centralRSSI),
+	}
+	if len(data) > 0 {
+		props["ServiceData"] = dbus.MakeVariant(data)
 	}
 	if name != "" {
 		props["Name"] = dbus.MakeVariant(name)
@@ -392,7 +403,7 @@ func (b *Bluez) centralConnect() *dbus.Error {
 		b.mu.Unlock()
 		return nil
 	}
-	if ok, _, _ := b.advertisingLocked(); !ok {
+	if ok, _, _, _ := b.advertisingLocked(); !ok {
 		b.mu.Unlock()
 		return dbus.NewError(bluez.ErrorFailed, []any{"le-connection-abort-by-local"})
 	}

@@ -102,9 +102,10 @@ func newPeripheral(t *testing.T, mtu uint16) (*peripheral, *central.Central) {
 				OnRead:  func(*gatt.Request) ([]byte, error) { return nil, gatt.ATTError(0x91) },
 				OnWrite: func(*gatt.Request, []byte) error { return gatt.ErrInvalidValueLength }},
 		}}},
-		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svc}, LocalName: "fake-peripheral"},
-		OnConnect:     func(d gatt.Device) { p.record("connect " + d.Address) },
-		OnDisconnect:  func(d gatt.Device) { p.record("disconnect " + d.Address) },
+		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svc}, LocalName: "fake-peripheral",
+			ServiceData: map[gatt.UUID][]byte{gatt.UUID16(0x4677): {1, 2, 3}}},
+		OnConnect:    func(d gatt.Device) { p.record("connect " + d.Address) },
+		OnDisconnect: func(d gatt.Device) { p.record("disconnect " + d.Address) },
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -130,7 +131,8 @@ func TestCentralFindsAndConnects(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Find: %v", err)
 	}
-	if adv.Address != gatttest.AdapterAddress || adv.Name != "fake-peripheral" || adv.RSSI == 0 || len(adv.UUIDs) != 1 || adv.UUIDs[0] != svc {
+	if adv.Address != gatttest.AdapterAddress || adv.Name != "fake-peripheral" || adv.RSSI == 0 || len(adv.UUIDs) != 1 || adv.UUIDs[0] != svc ||
+		!bytes.Equal(adv.ServiceData[gatt.UUID16(0x4677)], []byte{1, 2, 3}) {
 		t.Errorf("advertisement %+v", adv)
 	}
 	// A filter on another service finds nothing.
