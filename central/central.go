@@ -15,20 +15,8 @@ import (
 	"sync"
 
 	"github.com/godbus/dbus/v5"
-)
 
-const (
-	bluezBus      = "org.bluez"
-	adapterIface  = "org.bluez.Adapter1"
-	deviceIface   = "org.bluez.Device1"
-	serviceIface  = "org.bluez.GattService1"
-	charIface     = "org.bluez.GattCharacteristic1"
-	descIface     = "org.bluez.GattDescriptor1"
-	propsIface    = "org.freedesktop.DBus.Properties"
-	objMgrIface   = "org.freedesktop.DBus.ObjectManager"
-	propsChanged  = propsIface + ".PropertiesChanged"
-	ifacesAdded   = objMgrIface + ".InterfacesAdded"
-	ifacesRemoved = objMgrIface + ".InterfacesRemoved"
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // Errors reported by this package; test with errors.Is.
@@ -51,16 +39,16 @@ var (
 // bluezErrors maps org.bluez.Error.* names, which bluetoothd derives from ATT
 // error codes on the client side, to this package's errors.
 var bluezErrors = map[string]error{
-	"org.bluez.Error.NotPermitted":             ErrNotPermitted,
-	"org.bluez.Error.NotAuthorized":            ErrNotAuthorized,
-	"org.bluez.Error.NotSupported":             ErrNotSupported,
-	"org.bluez.Error.InvalidOffset":            ErrInvalidOffset,
-	"org.bluez.Error.InvalidValueLength":       ErrInvalidLength,
-	"org.bluez.Error.InProgress":               ErrInProgress,
-	"org.bluez.Error.Failed":                   ErrRemoteFailed,
-	"org.bluez.Error.NotConnected":             ErrNotConnected,
-	"org.bluez.Error.AlreadyExists":            ErrAlreadyStarted,
-	"org.freedesktop.DBus.Error.UnknownObject": ErrNotFound,
+	bluez.ErrorNotPermitted:       ErrNotPermitted,
+	bluez.ErrorNotAuthorized:      ErrNotAuthorized,
+	bluez.ErrorNotSupported:       ErrNotSupported,
+	bluez.ErrorInvalidOffset:      ErrInvalidOffset,
+	bluez.ErrorInvalidValueLength: ErrInvalidLength,
+	bluez.ErrorInProgress:         ErrInProgress,
+	bluez.ErrorFailed:             ErrRemoteFailed,
+	bluez.ErrorNotConnected:       ErrNotConnected,
+	bluez.ErrorAlreadyExists:      ErrAlreadyStarted,
+	bluez.ErrorUnknownObject:      ErrNotFound,
 }
 
 // wrap gives a D-Bus error from bluetoothd context and, where it has one, a
@@ -71,10 +59,7 @@ func wrap(op string, err error) error {
 	}
 	var de dbus.Error
 	if errors.As(err, &de) {
-		msg := ""
-		if len(de.Body) > 0 {
-			msg, _ = de.Body[0].(string)
-		}
+		msg := bluez.ErrorMessage(de)
 		if s, ok := bluezErrors[de.Name]; ok {
 			if msg != "" {
 				return fmt.Errorf("%s: %w (%s)", op, s, msg)
@@ -91,8 +76,8 @@ type Config struct {
 	// Conn is a connection to the system bus. The Central adds match rules
 	// and a signal channel to it; it never closes it.
 	Conn *dbus.Conn
-	// Adapter is the adapter's name ("hci1") or address; empty selects the
-	// first adapter BlueZ lists.
+	// Adapter is the adapter's name ("hci1"), address or object path; empty
+	// selects the first adapter (hci2 comes before hci10).
 	Adapter string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
@@ -132,28 +117,17 @@ func New(ctx context.Context, cfg Config) (*Central, error) {
 	if err != nil {
 		return nil, err
 	}
-	for path, ifs := range objs {
-		a, ok := ifs[adapterIface]
-		if !ok {
-			continue
-		}
-		addr, _ := a["Address"].Value().(string)
-		name := string(path[strings.LastIndex(string(path), "/")+1:])
-		if cfg.Adapter == "" || cfg.Adapter == name || strings.EqualFold(cfg.Adapter, addr) {
-			if c.adapter == "" || path < c.adapter {
-				c.adapter = path
-			}
-		}
-	}
-	if c.adapter == "" {
-		if cfg.Adapter != "" {
-			return nil, fmt.Errorf("%w: %s", ErrNoAdapter, cfg.Adapter)
-		}
+	a, ok := bluez.SelectAdapter(objs, cfg.Adapter)
+	switch {
+	case !ok && cfg.Adapter != "":
+		return nil, fmt.Errorf("%w: %s", ErrNoAdapter, cfg.Adapter)
+	case !ok:
 		return nil, ErrNoAdapter
 	}
-	for _, m := range []string{propsChanged, ifacesAdded, ifacesRemoved} {
+	c.adapter = a.Path
+	for _, m := range []string{bluez.PropertiesChanged, bluez.InterfacesAdded, bluez.InterfacesRemoved} {
 		i := strings.LastIndex(m, ".")
-		if err := c.conn.AddMatchSignalContext(ctx, dbus.WithMatchSender(bluezBus),
+		if err := c.conn.AddMatchSignalContext(ctx, dbus.WithMatchSender(bluez.BusName),
 			dbus.WithMatchInterface(m[:i]), dbus.WithMatchMember(m[i+1:])); err != nil {
 			return nil, fmt.Errorf("central: add match: %w", err)
 		}
@@ -220,11 +194,8 @@ func (c *Central) listen(fn func(*dbus.Signal)) (stop func()) {
 	}
 }
 
-type objects = map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-
-func (c *Central) managedObjects(ctx context.Context) (objects, error) {
-	var objs objects
-	err := c.conn.Object(bluezBus, "/").CallWithContext(ctx, objMgrIface+".GetManagedObjects", 0).Store(&objs)
+func (c *Central) managedObjects(ctx context.Context) (bluez.Objects, error) {
+	objs, err := bluez.ManagedObjects(ctx, c.conn)
 	if err != nil {
 		return nil, wrap("GetManagedObjects", err)
 	}
@@ -232,28 +203,16 @@ func (c *Central) managedObjects(ctx context.Context) (objects, error) {
 }
 
 func (c *Central) call(ctx context.Context, path dbus.ObjectPath, method string, args ...any) *dbus.Call {
-	return c.conn.Object(bluezBus, path).CallWithContext(ctx, method, 0, args...)
+	return c.conn.Object(bluez.BusName, path).CallWithContext(ctx, method, 0, args...)
 }
 
 func (c *Central) prop(ctx context.Context, path dbus.ObjectPath, iface, name string) (dbus.Variant, error) {
 	var v dbus.Variant
-	err := c.call(ctx, path, propsIface+".Get", iface, name).Store(&v)
+	err := c.call(ctx, path, bluez.Properties+".Get", iface, name).Store(&v)
 	return v, err
 }
 
 // devicePath is where BlueZ puts the device with this address under the adapter.
 func (c *Central) devicePath(address string) dbus.ObjectPath {
-	return dbus.ObjectPath(string(c.adapter) + "/dev_" + strings.ReplaceAll(strings.ToUpper(address), ":", "_"))
-}
-
-// fullUUID expands a 16- or 32-bit UUID to BlueZ's lower-case 128-bit form.
-func fullUUID(u string) string {
-	u = strings.ToLower(strings.TrimPrefix(strings.ToLower(u), "0x"))
-	switch len(u) {
-	case 4:
-		return "0000" + u + "-0000-1000-8000-00805f9b34fb"
-	case 8:
-		return u + "-0000-1000-8000-00805f9b34fb"
-	}
-	return u
+	return bluez.DevicePath(c.adapter, address)
 }

@@ -6,14 +6,16 @@ import (
 	"sync"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // Characteristic is a GATT characteristic of a connected peripheral.
 type Characteristic struct {
 	p    *Peripheral
 	path dbus.ObjectPath
-	// UUID is the characteristic's lower-case 128-bit UUID.
-	UUID string
+	// UUID is the characteristic's UUID.
+	UUID UUID
 }
 
 // Path returns the characteristic's D-Bus object path.
@@ -31,8 +33,8 @@ func (ch *Characteristic) ReadAt(ctx context.Context, offset uint16) ([]byte, er
 		opts["offset"] = dbus.MakeVariant(offset)
 	}
 	var v []byte
-	if err := ch.p.c.call(ctx, ch.path, charIface+".ReadValue", opts).Store(&v); err != nil {
-		return nil, wrap("read "+ch.UUID, err)
+	if err := ch.p.c.call(ctx, ch.path, bluez.GattCharacteristic1+".ReadValue", opts).Store(&v); err != nil {
+		return nil, wrap("read "+ch.UUID.String(), err)
 	}
 	return v, nil
 }
@@ -71,7 +73,7 @@ func (ch *Characteristic) WriteWith(ctx context.Context, value []byte, o WriteOp
 	if value == nil {
 		value = []byte{}
 	}
-	return wrap("write "+ch.UUID, ch.p.c.call(ctx, ch.path, charIface+".WriteValue", value, opts).Err)
+	return wrap("write "+ch.UUID.String(), ch.p.c.call(ctx, ch.path, bluez.GattCharacteristic1+".WriteValue", value, opts).Err)
 }
 
 // Subscribe enables notifications or indications and returns the values as
@@ -81,7 +83,7 @@ func (ch *Characteristic) WriteWith(ctx context.Context, value []byte, o WriteOp
 func (ch *Characteristic) Subscribe(ctx context.Context) (<-chan []byte, func(), error) {
 	out := make(chan []byte, 256)
 	stopListen := ch.p.c.listen(func(s *dbus.Signal) {
-		if s.Name != propsChanged || s.Path != ch.path || len(s.Body) < 2 || s.Body[0] != charIface {
+		if s.Name != bluez.PropertiesChanged || s.Path != ch.path || len(s.Body) < 2 || s.Body[0] != bluez.GattCharacteristic1 {
 			return
 		}
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
@@ -101,9 +103,9 @@ func (ch *Characteristic) Subscribe(ctx context.Context) (<-chan []byte, func(),
 			}
 		}
 	})
-	if err := ch.p.c.call(ctx, ch.path, charIface+".StartNotify").Err; err != nil {
+	if err := ch.p.c.call(ctx, ch.path, bluez.GattCharacteristic1+".StartNotify").Err; err != nil {
 		stopListen()
-		return nil, nil, wrap("StartNotify "+ch.UUID, err)
+		return nil, nil, wrap("StartNotify "+ch.UUID.String(), err)
 	}
 	var once sync.Once
 	quit := make(chan struct{})
@@ -114,7 +116,7 @@ func (ch *Characteristic) Subscribe(ctx context.Context) (<-chan []byte, func(),
 			close(out)
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCallTimeout)
 			defer cancel()
-			_ = ch.p.c.call(sctx, ch.path, charIface+".StopNotify").Err
+			_ = ch.p.c.call(sctx, ch.path, bluez.GattCharacteristic1+".StopNotify").Err
 		})
 	}
 	go func() {
@@ -128,34 +130,34 @@ func (ch *Characteristic) Subscribe(ctx context.Context) (<-chan []byte, func(),
 }
 
 // Descriptor returns the descriptor with this UUID of the characteristic.
-func (ch *Characteristic) Descriptor(uuid string) (*Descriptor, error) {
+func (ch *Characteristic) Descriptor(uuid UUID) (*Descriptor, error) {
 	ch.p.mu.Lock()
 	defer ch.p.mu.Unlock()
-	path, ok := ch.p.descs[ch.path][fullUUID(uuid)]
+	path, ok := ch.p.descs[ch.path][uuid]
 	if !ok {
 		return nil, fmt.Errorf("%w: descriptor %s of %s", ErrNotFound, uuid, ch.UUID)
 	}
-	return &Descriptor{c: ch.p.c, path: path, UUID: fullUUID(uuid)}, nil
+	return &Descriptor{c: ch.p.c, path: path, UUID: uuid}, nil
 }
 
 // Descriptor is a GATT descriptor of a connected peripheral.
 type Descriptor struct {
 	c    *Central
 	path dbus.ObjectPath
-	// UUID is the descriptor's lower-case 128-bit UUID.
-	UUID string
+	// UUID is the descriptor's UUID.
+	UUID UUID
 }
 
 // Read reads the descriptor's value.
 func (d *Descriptor) Read(ctx context.Context) ([]byte, error) {
 	var v []byte
-	if err := d.c.call(ctx, d.path, descIface+".ReadValue", map[string]dbus.Variant{}).Store(&v); err != nil {
-		return nil, wrap("read descriptor "+d.UUID, err)
+	if err := d.c.call(ctx, d.path, bluez.GattDescriptor1+".ReadValue", map[string]dbus.Variant{}).Store(&v); err != nil {
+		return nil, wrap("read descriptor "+d.UUID.String(), err)
 	}
 	return v, nil
 }
 
 // Write writes the descriptor's value.
 func (d *Descriptor) Write(ctx context.Context, value []byte) error {
-	return wrap("write descriptor "+d.UUID, d.c.call(ctx, d.path, descIface+".WriteValue", value, map[string]dbus.Variant{}).Err)
+	return wrap("write descriptor "+d.UUID.String(), d.c.call(ctx, d.path, bluez.GattDescriptor1+".WriteValue", value, map[string]dbus.Variant{}).Err)
 }

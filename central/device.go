@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // defaultCallTimeout bounds calls whose caller gave no deadline of its own.
@@ -29,8 +31,8 @@ type Peripheral struct {
 	closeOnce    sync.Once
 
 	mu    sync.Mutex
-	chars map[string][]dbus.ObjectPath // lower-case UUID → characteristic paths
-	descs map[dbus.ObjectPath]map[string]dbus.ObjectPath
+	chars map[UUID][]dbus.ObjectPath // characteristic paths by UUID
+	descs map[dbus.ObjectPath]map[UUID]dbus.ObjectPath
 }
 
 // Connect connects to the device with this address (scanning for it first if
@@ -41,19 +43,19 @@ type Peripheral struct {
 // link itself match ErrConnectFailed.
 func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, error) {
 	path := c.devicePath(address)
-	if _, err := c.prop(ctx, path, deviceIface, "Address"); err != nil {
+	if _, err := c.prop(ctx, path, bluez.Device1, "Address"); err != nil {
 		if _, err := c.Find(ctx, ScanFilter{Address: address}); err != nil {
 			return nil, fmt.Errorf("central: find %s: %w", address, err)
 		}
 	}
 	p := &Peripheral{c: c, path: path, addr: address, done: make(chan struct{})}
-	if v, err := c.prop(ctx, path, deviceIface, "Connected"); err == nil {
+	if v, err := c.prop(ctx, path, bluez.Device1, "Connected"); err == nil {
 		p.wasConnected, _ = v.Value().(bool)
 	}
 	resolved := make(chan struct{}, 1)
 	p.stopWatch = c.listen(func(s *dbus.Signal) {
 		switch {
-		case s.Name == propsChanged && s.Path == path && len(s.Body) >= 2 && s.Body[0] == deviceIface:
+		case s.Name == bluez.PropertiesChanged && s.Path == path && len(s.Body) >= 2 && s.Body[0] == bluez.Device1:
 			ch, _ := s.Body[1].(map[string]dbus.Variant)
 			if v, ok := ch["ServicesResolved"].Value().(bool); ok && v {
 				select {
@@ -64,7 +66,7 @@ func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, err
 			if v, ok := ch["Connected"].Value().(bool); ok && !v {
 				p.lost()
 			}
-		case s.Name == ifacesRemoved && len(s.Body) >= 1 && s.Body[0] == path:
+		case s.Name == bluez.InterfacesRemoved && len(s.Body) >= 1 && s.Body[0] == path:
 			p.lost()
 		}
 	})
@@ -80,24 +82,21 @@ func (c *Central) Connect(ctx context.Context, address string) (*Peripheral, err
 	// BlueZ answers Connect for an LE device once the link is up; a device
 	// that is already connected answers at once (or AlreadyConnected), and
 	// one that another client is connecting answers InProgress.
-	if err := c.call(ctx, path, deviceIface+".Connect").Err; err != nil {
+	if err := c.call(ctx, path, bluez.Device1+".Connect").Err; err != nil {
 		var de dbus.Error
 		switch {
 		case errors.As(err, &de) && (strings.HasSuffix(de.Name, ".AlreadyConnected") || strings.HasSuffix(de.Name, ".InProgress")):
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("central: connect %s: %w", address, ctx.Err())
-		case errors.As(err, &de) && (de.Name == "org.bluez.Error.Failed" || strings.HasSuffix(de.Name, ".NotAvailable")):
-			msg := ""
-			if len(de.Body) > 0 {
-				msg, _ = de.Body[0].(string)
-			}
+		case errors.As(err, &de) && (de.Name == bluez.ErrorFailed || strings.HasSuffix(de.Name, ".NotAvailable")):
+			msg := bluez.ErrorMessage(de)
 			return nil, fmt.Errorf("%w: %s: %s", ErrConnectFailed, address, msg)
 		default:
 			return nil, wrap("Connect "+address, err)
 		}
 	}
 	for {
-		v, err := c.prop(ctx, path, deviceIface, "ServicesResolved")
+		v, err := c.prop(ctx, path, bluez.Device1, "ServicesResolved")
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("central: connect %s: %w", address, ctx.Err())
@@ -180,24 +179,27 @@ func (p *Peripheral) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	chars := map[string][]dbus.ObjectPath{}
-	descs := map[dbus.ObjectPath]map[string]dbus.ObjectPath{}
-	prefix := string(p.path) + "/"
+	chars := map[UUID][]dbus.ObjectPath{}
+	descs := map[dbus.ObjectPath]map[UUID]dbus.ObjectPath{}
 	for path, ifs := range objs {
-		if !strings.HasPrefix(string(path), prefix) {
+		if !bluez.Under(path, p.path) {
 			continue
 		}
-		if ch, ok := ifs[charIface]; ok {
-			u, _ := ch["UUID"].Value().(string)
-			chars[strings.ToLower(u)] = append(chars[strings.ToLower(u)], path)
-		}
-		if d, ok := ifs[descIface]; ok {
-			u, _ := d["UUID"].Value().(string)
-			owner, _ := d["Characteristic"].Value().(dbus.ObjectPath)
-			if descs[owner] == nil {
-				descs[owner] = map[string]dbus.ObjectPath{}
+		if ch, ok := ifs[bluez.GattCharacteristic1]; ok {
+			s, _ := ch["UUID"].Value().(string)
+			if u, err := bluez.ParseUUID(s); err == nil {
+				chars[u] = append(chars[u], path)
 			}
-			descs[owner][strings.ToLower(u)] = path
+		}
+		if d, ok := ifs[bluez.GattDescriptor1]; ok {
+			s, _ := d["UUID"].Value().(string)
+			owner, _ := d["Characteristic"].Value().(dbus.ObjectPath)
+			if u, err := bluez.ParseUUID(s); err == nil {
+				if descs[owner] == nil {
+					descs[owner] = map[UUID]dbus.ObjectPath{}
+				}
+				descs[owner][u] = path
+			}
 		}
 	}
 	p.mu.Lock()
@@ -208,7 +210,7 @@ func (p *Peripheral) load(ctx context.Context) error {
 
 // Connected reports whether BlueZ still has a link to the peripheral.
 func (p *Peripheral) Connected(ctx context.Context) bool {
-	v, err := p.c.prop(ctx, p.path, deviceIface, "Connected")
+	v, err := p.c.prop(ctx, p.path, bluez.Device1, "Connected")
 	if err != nil {
 		return false
 	}
@@ -218,23 +220,23 @@ func (p *Peripheral) Connected(ctx context.Context) bool {
 
 // Disconnect drops the link.
 func (p *Peripheral) Disconnect(ctx context.Context) error {
-	return wrap("Disconnect", p.c.call(ctx, p.path, deviceIface+".Disconnect").Err)
+	return wrap("Disconnect", p.c.call(ctx, p.path, bluez.Device1+".Disconnect").Err)
 }
 
-// Characteristic returns the characteristic with this UUID (16-bit or
-// 128-bit form); the first one if the peripheral has several.
-func (p *Peripheral) Characteristic(uuid string) (*Characteristic, error) {
+// Characteristic returns the characteristic with this UUID; the first one
+// if the peripheral has several.
+func (p *Peripheral) Characteristic(uuid UUID) (*Characteristic, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	paths := p.chars[fullUUID(uuid)]
+	paths := p.chars[uuid]
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("%w: characteristic %s on %s", ErrNotFound, uuid, p.addr)
 	}
-	return &Characteristic{p: p, path: paths[0], UUID: fullUUID(uuid)}, nil
+	return &Characteristic{p: p, path: paths[0], UUID: uuid}, nil
 }
 
 // HasCharacteristic reports whether the peripheral offers a characteristic.
-func (p *Peripheral) HasCharacteristic(uuid string) bool {
+func (p *Peripheral) HasCharacteristic(uuid UUID) bool {
 	_, err := p.Characteristic(uuid)
 	return err == nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // RescanInterval is how often Scan stops and starts discovery again, at
@@ -16,12 +18,15 @@ const RescanInterval = 3 * time.Second
 
 // Advertisement is what the central knows about a peripheral it has seen.
 type Advertisement struct {
-	Address string          // "00:AA:01:00:00:00"
-	Name    string          // advertised local name; may be empty
-	Alias   string          // BlueZ's alias: the name, or the address with dashes
-	RSSI    int16           // 0 when unknown
-	UUIDs   []string        // advertised service UUIDs, lower-case 128-bit
-	Path    dbus.ObjectPath // org.bluez.Device1 object
+	Address string // "00:AA:01:00:00:00"
+	Name    string // advertised local name; may be empty
+	Alias   string // BlueZ's alias: the name, or the address with dashes
+	RSSI    int16  // 0 when unknown
+	UUIDs   []UUID // advertised service UUIDs
+	// ServiceData is the advertised service data by service UUID; nil when
+	// there is none.
+	ServiceData map[UUID][]byte
+	Path        dbus.ObjectPath // org.bluez.Device1 object
 
 	// Connected: BlueZ has a link to the device (a connected device may not
 	// advertise, so its RSSI can be stale or 0).
@@ -30,9 +35,8 @@ type Advertisement struct {
 
 // ScanFilter narrows a scan. The zero value reports every LE device.
 type ScanFilter struct {
-	// UUIDs keeps only devices advertising one of these services (16-bit
-	// "180f" or 128-bit form).
-	UUIDs []string
+	// UUIDs keeps only devices advertising one of these services.
+	UUIDs []UUID
 	// Address keeps only the device with this address.
 	Address string
 }
@@ -45,7 +49,7 @@ func (f ScanFilter) match(a Advertisement) bool {
 		return true
 	}
 	for _, u := range f.UUIDs {
-		if slices.Contains(a.UUIDs, fullUUID(u)) {
+		if slices.Contains(a.UUIDs, u) {
 			return true
 		}
 	}
@@ -60,8 +64,18 @@ func advertisement(path dbus.ObjectPath, p map[string]dbus.Variant) Advertisemen
 	a.RSSI, _ = p["RSSI"].Value().(int16)
 	a.Connected, _ = p["Connected"].Value().(bool)
 	uuids, _ := p["UUIDs"].Value().([]string)
-	for _, u := range uuids {
-		a.UUIDs = append(a.UUIDs, strings.ToLower(u))
+	a.UUIDs = parseUUIDs(uuids)
+	sd, _ := p["ServiceData"].Value().(map[string]dbus.Variant)
+	for k, v := range sd {
+		u, err := bluez.ParseUUID(k)
+		b, ok := v.Value().([]byte)
+		if err != nil || !ok {
+			continue
+		}
+		if a.ServiceData == nil {
+			a.ServiceData = map[UUID][]byte{}
+		}
+		a.ServiceData[u] = b
 	}
 	return a
 }
@@ -88,19 +102,19 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 	stop := c.listen(func(s *dbus.Signal) {
 		var r report
 		switch s.Name {
-		case ifacesAdded:
+		case bluez.InterfacesAdded:
 			if len(s.Body) < 2 {
 				return
 			}
 			path, _ := s.Body[0].(dbus.ObjectPath)
 			ifs, _ := s.Body[1].(map[string]map[string]dbus.Variant)
-			p, ok := ifs[deviceIface]
-			if !ok || !strings.HasPrefix(string(path), string(c.adapter)+"/") {
+			p, ok := ifs[bluez.Device1]
+			if !ok || !bluez.Under(path, c.adapter) {
 				return
 			}
 			r = report{path, p}
-		case propsChanged:
-			if len(s.Body) < 2 || s.Body[0] != deviceIface || !strings.HasPrefix(string(s.Path), string(c.adapter)+"/") {
+		case bluez.PropertiesChanged:
+			if len(s.Body) < 2 || s.Body[0] != bluez.Device1 || !bluez.Under(s.Path, c.adapter) {
 				return
 			}
 			p, _ := s.Body[1].(map[string]dbus.Variant)
@@ -122,15 +136,15 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 	if len(filter.UUIDs) > 0 {
 		var us []string
 		for _, u := range filter.UUIDs {
-			us = append(us, fullUUID(u))
+			us = append(us, u.String())
 		}
 		f["UUIDs"] = dbus.MakeVariant(us)
 	}
 	start := func() error {
-		if err := c.call(ctx, c.adapter, adapterIface+".SetDiscoveryFilter", f).Err; err != nil {
+		if err := c.call(ctx, c.adapter, bluez.Adapter1+".SetDiscoveryFilter", f).Err; err != nil {
 			return wrap("SetDiscoveryFilter", err)
 		}
-		return wrap("StartDiscovery", c.call(ctx, c.adapter, adapterIface+".StartDiscovery").Err)
+		return wrap("StartDiscovery", c.call(ctx, c.adapter, bluez.Adapter1+".StartDiscovery").Err)
 	}
 	if err := start(); err != nil {
 		return err
@@ -139,7 +153,7 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 		// Best effort: the context may be done already.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCallTimeout)
 		defer cancel()
-		_ = c.call(sctx, c.adapter, adapterIface+".StopDiscovery").Err
+		_ = c.call(sctx, c.adapter, bluez.Adapter1+".StopDiscovery").Err
 	}()
 
 	objs, err := c.managedObjects(ctx)
@@ -147,7 +161,7 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 		return err
 	}
 	for path, ifs := range objs {
-		if p, ok := ifs[deviceIface]; ok && strings.HasPrefix(string(path), string(c.adapter)+"/") {
+		if p, ok := ifs[bluez.Device1]; ok && bluez.Under(path, c.adapter) {
 			known[path] = p
 			if a := advertisement(path, p); filter.match(a) && !fn(a) {
 				return nil
@@ -165,7 +179,7 @@ func (c *Central) Scan(ctx context.Context, filter ScanFilter, fn func(Advertise
 			// Start scanning afresh: controllers filter duplicate reports
 			// within one scan, and some (BlueZ's virtual ones) report an
 			// advertiser only when scanning starts.
-			_ = c.call(ctx, c.adapter, adapterIface+".StopDiscovery").Err
+			_ = c.call(ctx, c.adapter, bluez.Adapter1+".StopDiscovery").Err
 			if err := start(); err != nil && ctx.Err() == nil {
 				c.log.Debug("restart discovery", "err", err)
 			}
@@ -208,8 +222,8 @@ func (c *Central) forgetStale(ctx context.Context) error {
 		return err
 	}
 	for path, ifs := range objs {
-		p, ok := ifs[deviceIface]
-		if !ok || !strings.HasPrefix(string(path), string(c.adapter)+"/") {
+		p, ok := ifs[bluez.Device1]
+		if !ok || !bluez.Under(path, c.adapter) {
 			continue
 		}
 		connected, _ := p["Connected"].Value().(bool)
@@ -219,7 +233,7 @@ func (c *Central) forgetStale(ctx context.Context) error {
 			continue
 		}
 		// Best effort: the device may be gone already.
-		_ = c.call(ctx, c.adapter, adapterIface+".RemoveDevice", path).Err
+		_ = c.call(ctx, c.adapter, bluez.Adapter1+".RemoveDevice", path).Err
 	}
 	return nil
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
-
-	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
@@ -21,20 +18,23 @@ import (
 // servicesFilter finds devices that advertise the Bluenet or the Improv
 // service.
 func servicesFilter() central.ScanFilter {
-	return central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID, improv.ServiceUUID}}
+	return central.ScanFilter{UUIDs: []central.UUID{uuidOf(bluenet.ServiceUUID), uuidOf(improv.ServiceUUID)}}
 }
 
-// advertises reports whether a lists the service uuid (lower-case 128-bit).
+// uuidOf parses one of the wire formats' UUID constants.
+func uuidOf(s string) central.UUID { return central.MustParseUUID(s) }
+
+// advertises reports whether a lists the service uuid.
 func advertises(a central.Advertisement, uuid string) bool {
-	return slices.Contains(a.UUIDs, strings.ToLower(uuid))
+	return slices.Contains(a.UUIDs, uuidOf(uuid))
 }
 
 // has reports whether the connected device offers the characteristic.
-func (s *Link) has(uuid string) bool { return s.p.HasCharacteristic(uuid) }
+func (s *Link) has(uuid string) bool { return s.p.HasCharacteristic(uuidOf(uuid)) }
 
 // characteristic returns the connected device's characteristic.
 func (s *Link) characteristic(uuid string) (*central.Characteristic, error) {
-	return s.p.Characteristic(uuid)
+	return s.p.Characteristic(uuidOf(uuid))
 }
 
 // writeCommand writes v without response (ATT Write Command).
@@ -49,25 +49,8 @@ func (s *Link) writeCommand(ctx context.Context, uuid string, v []byte) error {
 	return nil
 }
 
-// serviceData reads the device's advertised service data for uuid from
-// BlueZ (org.bluez.Device1.ServiceData, a{sv} keyed by the 128-bit UUID).
-// central.Advertisement does not carry it.
-func (c *Client) serviceData(ctx context.Context, a central.Advertisement, uuid string) ([]byte, bool) {
-	var v dbus.Variant
-	err := c.cfg.Conn.Object("org.bluez", a.Path).CallWithContext(ctx,
-		"org.freedesktop.DBus.Properties.Get", 0, "org.bluez.Device1", "ServiceData").Store(&v)
-	if err != nil {
-		return nil, false
-	}
-	m, ok := v.Value().(map[string]dbus.Variant)
-	if !ok {
-		return nil, false
-	}
-	for k, d := range m {
-		if strings.EqualFold(k, uuid) {
-			b, ok := d.Value().([]byte)
-			return b, ok
-		}
-	}
-	return nil, false
+// serviceData returns the device's advertised service data for uuid.
+func (c *Client) serviceData(_ context.Context, a central.Advertisement, uuid string) ([]byte, bool) {
+	b, ok := a.ServiceData[uuidOf(uuid)]
+	return b, ok
 }

@@ -3,10 +3,11 @@ package gatt
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // Adapter controls a BlueZ adapter (org.bluez.Adapter1, doc/adapter-api.txt).
@@ -19,7 +20,8 @@ type Adapter struct {
 }
 
 // OpenAdapter finds an adapter on bluetoothd without a [Server]: selector
-// is "hci0", an address, or "" for the first adapter. A zero timeout means
+// is "hci0", an address, an object path, or "" for the first adapter
+// (hci2 comes before hci10). A zero timeout means
 // 10 s per call.
 func OpenAdapter(ctx context.Context, conn *dbus.Conn, selector string, timeout time.Duration) (*Adapter, error) {
 	if timeout <= 0 {
@@ -43,13 +45,9 @@ func Adapters(ctx context.Context, conn *dbus.Conn) ([]AdapterEvent, error) {
 		return nil, err
 	}
 	var out []AdapterEvent
-	for p, ifaces := range objs {
-		if props, ok := ifaces[ifaceAdapter]; ok {
-			addr, _ := props["Address"].Value().(string)
-			out = append(out, AdapterEvent{Path: p, Address: addr, Added: true})
-		}
+	for _, a := range bluez.Adapters(objs) {
+		out = append(out, AdapterEvent{Path: a.Path, Address: a.Address, Added: true})
 	}
-	sort.Slice(out, func(i, j int) bool { return adapterLess(out[i].Path, out[j].Path) })
 	return out, nil
 }
 
@@ -60,22 +58,14 @@ func (a *Adapter) Path() dbus.ObjectPath { return a.path }
 func (a *Adapter) Address() string { return a.address }
 
 // Name returns the adapter's interface name, e.g. "hci0".
-func (a *Adapter) Name() string {
-	s := string(a.path)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '/' {
-			return s[i+1:]
-		}
-	}
-	return s
-}
+func (a *Adapter) Name() string { return bluez.Adapter{Path: a.path}.Name() }
 
 func (a *Adapter) set(ctx context.Context, name string, v any) error {
 	cctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	err := a.conn.Object(bluezName, a.path).CallWithContext(cctx, ifaceProps+".Set", 0, ifaceAdapter, name, dbus.MakeVariant(v)).Err
+	err := a.conn.Object(bluez.BusName, a.path).CallWithContext(cctx, bluez.Properties+".Set", 0, bluez.Adapter1, name, dbus.MakeVariant(v)).Err
 	if err != nil {
-		return fmt.Errorf("gatt: set %s.%s on %s: %w", ifaceAdapter, name, a.Name(), mapBluezError(err))
+		return fmt.Errorf("gatt: set %s.%s on %s: %w", bluez.Adapter1, name, a.Name(), mapBluezError(err))
 	}
 	return nil
 }
@@ -85,9 +75,9 @@ func (a *Adapter) Property(ctx context.Context, name string) (dbus.Variant, erro
 	cctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	var v dbus.Variant
-	err := a.conn.Object(bluezName, a.path).CallWithContext(cctx, ifaceProps+".Get", 0, ifaceAdapter, name).Store(&v)
+	err := a.conn.Object(bluez.BusName, a.path).CallWithContext(cctx, bluez.Properties+".Get", 0, bluez.Adapter1, name).Store(&v)
 	if err != nil {
-		return dbus.Variant{}, fmt.Errorf("gatt: get %s.%s on %s: %w", ifaceAdapter, name, a.Name(), mapBluezError(err))
+		return dbus.Variant{}, fmt.Errorf("gatt: get %s.%s on %s: %w", bluez.Adapter1, name, a.Name(), mapBluezError(err))
 	}
 	return v, nil
 }

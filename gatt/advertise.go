@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // AdvertisementType is the LEAdvertisement1 Type.
@@ -99,7 +101,7 @@ func (a *Advertisement) advDataLen() int {
 	uuidList := func(us []UUID) int {
 		var by [17]int
 		for _, u := range us {
-			by[u.advLen()]++
+			by[advLen(u)]++
 		}
 		t := 0
 		for sz, cnt := range by {
@@ -114,7 +116,7 @@ func (a *Advertisement) advDataLen() int {
 		n += 2 + 2 + len(d)
 	}
 	for u, d := range a.ServiceData {
-		n += 2 + u.advLen() + len(d)
+		n += 2 + advLen(u) + len(d)
 	}
 	if a.Includes&IncludeTxPower != 0 || a.TxPower != nil {
 		n += 3
@@ -268,7 +270,7 @@ func (s *Server) advProps(i int) map[string]dbus.Variant {
 func (s *Server) exportAdv() error {
 	for i := range s.advs {
 		props := func() map[string]dbus.Variant { return s.advProps(i) }
-		if err := s.exportOne(s.advPath(i), ifaceAdv, &advObj{s, i}, props, nil); err != nil {
+		if err := s.exportOne(s.advPath(i), bluez.LEAdvertisement1, &advObj{s, i}, props, nil); err != nil {
 			return err
 		}
 	}
@@ -278,7 +280,7 @@ func (s *Server) exportAdv() error {
 // registerAdv registers advertising instance i; regMu is held.
 func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject, i int) error {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := adapter.CallWithContext(cctx, ifaceAdvMgr+".RegisterAdvertisement", 0, s.advPath(i), map[string]dbus.Variant{}).Err
+	err := adapter.CallWithContext(cctx, bluez.LEAdvertisingManager1+".RegisterAdvertisement", 0, s.advPath(i), map[string]dbus.Variant{}).Err
 	cancel()
 	if err != nil {
 		err = mapBluezError(err)
@@ -324,10 +326,10 @@ func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement
 	if adapter == "" {
 		return ErrNoAdapter
 	}
-	obj := s.conn.Object(bluezName, adapter)
+	obj := s.conn.Object(bluez.BusName, adapter)
 	if reg {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := obj.CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err
+		err := obj.CallWithContext(cctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath(i)).Err
 		cancel()
 		s.mu.Lock()
 		s.advs[i].registered = false
@@ -376,7 +378,7 @@ func (s *Server) StopInstance(ctx context.Context, i int) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.conn.Object(bluezName, adapter).CallWithContext(cctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err
+	err := s.conn.Object(bluez.BusName, adapter).CallWithContext(cctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath(i)).Err
 	if err != nil {
 		return fmt.Errorf("gatt: unregister advertisement %d: %w", i, mapBluezError(err))
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // Pairing agent: org.bluez.Agent1 registered through org.bluez.AgentManager1
@@ -144,7 +146,7 @@ var errRejected = dbus.NewError("org.bluez.Error.Rejected", []any{"rejected"})
 var agentWatch = []dbus.MatchOption{
 	dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchObjectPath("/org/freedesktop/DBus"),
 	dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"),
-	dbus.WithMatchArg(0, bluezName),
+	dbus.WithMatchArg(0, bluez.BusName),
 }
 
 // RegisterAgent exports an org.bluez.Agent1 on conn and registers it with
@@ -195,14 +197,14 @@ func (a *Agent) register(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
 	var owner string
-	if err := a.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, bluezName).Store(&owner); err != nil {
+	if err := a.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, bluez.BusName).Store(&owner); err != nil {
 		return fmt.Errorf("%w: %v", ErrBluezNotRunning, err)
 	}
 	// Set the owner first: bluetoothd may call us before the reply.
 	a.mu.Lock()
 	a.owner, a.released = owner, false
 	a.mu.Unlock()
-	mgr := a.conn.Object(bluezName, agentMgrPath)
+	mgr := a.conn.Object(bluez.BusName, agentMgrPath)
 	if err := mgr.CallWithContext(cctx, ifaceAgentMgr+".RegisterAgent", 0, a.cfg.Path, string(a.cfg.Capability)).Err; err != nil {
 		return fmt.Errorf("gatt: agent: RegisterAgent: %w", mapBluezErr(err))
 	}
@@ -239,7 +241,7 @@ func (a *Agent) loop() {
 			if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
 				continue
 			}
-			if name, _ := sig.Body[0].(string); name != bluezName {
+			if name, _ := sig.Body[0].(string); name != bluez.BusName {
 				continue
 			}
 			newOwner, _ := sig.Body[2].(string)
@@ -296,7 +298,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	var err error
 	if owner != "" && !released {
 		cctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
-		err = a.conn.Object(bluezName, agentMgrPath).CallWithContext(cctx, ifaceAgentMgr+".UnregisterAgent", 0, a.cfg.Path).Err
+		err = a.conn.Object(bluez.BusName, agentMgrPath).CallWithContext(cctx, ifaceAgentMgr+".UnregisterAgent", 0, a.cfg.Path).Err
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("gatt: agent: UnregisterAgent: %w", err)

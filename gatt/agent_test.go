@@ -11,6 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bluenet-project/bluenet/internal/bluez"
 	"github.com/bluenet-project/bluenet/internal/dbustest"
 )
 
@@ -59,7 +60,7 @@ func newAgentMgr(t *testing.T, bus *dbustest.Bus) *agentMgr {
 	if err := m.conn.Export(agentMgrObj{m}, agentMgrPath, ifaceAgentMgr); err != nil {
 		t.Fatal(err)
 	}
-	reply, err := m.conn.RequestName(bluezName, dbus.NameFlagDoNotQueue)
+	reply, err := m.conn.RequestName(bluez.BusName, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		t.Fatalf("own org.bluez: %v %v", reply, err)
 	}
@@ -322,7 +323,7 @@ func TestAgentBluetoothdRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(context.Background())
-	if _, err := m1.conn.ReleaseName(bluezName); err != nil {
+	if _, err := m1.conn.ReleaseName(bluez.BusName); err != nil {
 		t.Fatal(err)
 	}
 	m2 := newAgentMgr(t, bus)

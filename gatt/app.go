@@ -1,10 +1,11 @@
 package gatt
 
 import (
-	"strings"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // Service describes a GATT service (org.bluez.GattService1).
@@ -172,35 +173,7 @@ func parseOptions(opts map[string]dbus.Variant) Request {
 // AddressFromPath returns the Bluetooth address encoded in a BlueZ device
 // object path (".../dev_00_AA_01_01_00_01" → "00:AA:01:01:00:01"), or ""
 // when p is not a device path.
-func AddressFromPath(p dbus.ObjectPath) string {
-	s := string(p)
-	i := strings.LastIndex(s, "/dev_")
-	if i < 0 {
-		return ""
-	}
-	a := s[i+len("/dev_"):]
-	if len(a) != 17 {
-		return ""
-	}
-	b := []byte(a)
-	for j := range b {
-		if j%3 == 2 {
-			if b[j] != '_' {
-				return ""
-			}
-			b[j] = ':'
-			continue
-		}
-		if !isHex(b[j]) {
-			return ""
-		}
-	}
-	return strings.ToUpper(string(b))
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+func AddressFromPath(p dbus.ObjectPath) string { return bluez.AddressFromPath(p) }
 
 // Session is per-device state kept by the [Server] while a device is
 // connected: handlers store what they need under their own keys, and the

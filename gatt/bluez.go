@@ -5,21 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // matches are the signal match rules the server adds on its connection.
 func (s *Server) matches() [][]dbus.MatchOption {
 	return [][]dbus.MatchOption{
 		{dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
-			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, bluezName)},
-		{dbus.WithMatchSender(bluezName), dbus.WithMatchInterface(ifaceObjMgr)},
-		{dbus.WithMatchSender(bluezName), dbus.WithMatchInterface(ifaceProps),
-			dbus.WithMatchMember("PropertiesChanged"), dbus.WithMatchArg(0, ifaceDevice)},
+			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, bluez.BusName)},
+		{dbus.WithMatchSender(bluez.BusName), dbus.WithMatchInterface(bluez.ObjectManager)},
+		{dbus.WithMatchSender(bluez.BusName), dbus.WithMatchInterface(bluez.Properties),
+			dbus.WithMatchMember("PropertiesChanged"), dbus.WithMatchArg(0, bluez.Device1)},
 	}
 }
 
@@ -69,17 +70,17 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 		}
 		name, _ := sig.Body[0].(string)
 		newOwner, _ := sig.Body[2].(string)
-		if name != bluezName {
+		if name != bluez.BusName {
 			return
 		}
 		s.bluezChanged(newOwner)
-	case ifaceObjMgr + ".InterfacesAdded":
+	case bluez.InterfacesAdded:
 		if !s.fromBluezSignal(sig) || len(sig.Body) != 2 {
 			return
 		}
 		p, _ := sig.Body[0].(dbus.ObjectPath)
 		ifaces, _ := sig.Body[1].(map[string]map[string]dbus.Variant)
-		if props, ok := ifaces[ifaceAdapter]; ok {
+		if props, ok := ifaces[bluez.Adapter1]; ok {
 			addr, _ := props["Address"].Value().(string)
 			if f := s.cfg.OnAdapter; f != nil {
 				s.events.push(func() { f(AdapterEvent{Path: p, Address: addr, Added: true}) })
@@ -87,16 +88,16 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 			s.mu.Lock()
 			need := s.adapter == "" && s.bluezOwner != ""
 			s.mu.Unlock()
-			if need && adapterMatches(s.cfg.Adapter, p, addr) {
+			if need && bluez.AdapterMatches(s.cfg.Adapter, p, addr) {
 				s.startRegister()
 			}
 		}
-		if props, ok := ifaces[ifaceDevice]; ok {
+		if props, ok := ifaces[bluez.Device1]; ok {
 			if on, _ := props["Connected"].Value().(bool); on && s.onAdapter(p) {
 				s.setConnected(p, true)
 			}
 		}
-	case ifaceObjMgr + ".InterfacesRemoved":
+	case bluez.InterfacesRemoved:
 		if !s.fromBluezSignal(sig) || len(sig.Body) != 2 {
 			return
 		}
@@ -104,9 +105,9 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 		ifaces, _ := sig.Body[1].([]string)
 		for _, i := range ifaces {
 			switch i {
-			case ifaceDevice:
+			case bluez.Device1:
 				s.setConnected(p, false)
-			case ifaceAdapter:
+			case bluez.Adapter1:
 				if f := s.cfg.OnAdapter; f != nil {
 					s.events.push(func() { f(AdapterEvent{Path: p, Added: false}) })
 				}
@@ -127,11 +128,11 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 				}
 			}
 		}
-	case ifaceProps + ".PropertiesChanged":
+	case bluez.PropertiesChanged:
 		if !s.fromBluezSignal(sig) || len(sig.Body) < 2 {
 			return
 		}
-		if iface, _ := sig.Body[0].(string); iface != ifaceDevice {
+		if iface, _ := sig.Body[0].(string); iface != bluez.Device1 {
 			return
 		}
 		changed, _ := sig.Body[1].(map[string]dbus.Variant)
@@ -275,7 +276,15 @@ func (s *Server) startRegister() {
 				return
 			case <-time.After(delay):
 			}
-			delay = min(delay*2, 5*time.Second)
+			// A bluetoothd that is setting its adapter up answers at once
+			// and is ready within seconds: ask again soon, so that the
+			// application is back as soon as it is (a longer backoff here
+			// added up to 1.6 s in the VM after a SIGKILL).
+			if startingUp(err) {
+				delay = min(delay*2, 250*time.Millisecond)
+			} else {
+				delay = min(delay*2, 5*time.Second)
+			}
 		}
 	}()
 }
@@ -290,8 +299,8 @@ func startingUp(err error) bool {
 	var de dbus.Error
 	if errors.As(err, &de) {
 		switch de.Name {
-		case "org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod",
-			"org.freedesktop.DBus.Error.UnknownInterface":
+		case bluez.ErrorUnknownObject, bluez.ErrorUnknownMethod,
+			bluez.ErrorUnknownInterface:
 			return true
 		}
 	}
@@ -344,18 +353,18 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 
 	// Devices already connected (e.g. when we start after a central).
 	for p, ifaces := range objs {
-		if props, ok := ifaces[ifaceDevice]; ok {
+		if props, ok := ifaces[bluez.Device1]; ok {
 			if on, _ := props["Connected"].Value().(bool); on && strings.HasPrefix(string(p), string(adapter)+"/") {
 				s.setConnected(p, true)
 			}
 		}
 	}
 
-	obj := s.conn.Object(bluezName, adapter)
+	obj := s.conn.Object(bluez.BusName, adapter)
 	did := false // registered something in this call
 	if !appReg {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := obj.CallWithContext(cctx, ifaceGattMgr+".RegisterApplication", 0, s.root, map[string]dbus.Variant{}).Err
+		err := obj.CallWithContext(cctx, bluez.GattManager1+".RegisterApplication", 0, s.root, map[string]dbus.Variant{}).Err
 		cancel()
 		if err != nil && !errors.Is(mapBluezError(err), ErrAlreadyExists) {
 			return fmt.Errorf("gatt: register application on %s: %w", adapter, mapBluezError(err))
@@ -407,13 +416,13 @@ func (s *Server) disconnectEarly() {
 			ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 			defer cancel()
 			var typ string
-			_ = s.conn.Object(bluezName, p).CallWithContext(ctx, ifaceProps+".Get", 0, ifaceDevice, "AddressType").Store(&typ)
+			_ = s.conn.Object(bluez.BusName, p).CallWithContext(ctx, bluez.Properties+".Get", 0, bluez.Device1, "AddressType").Store(&typ)
 			err := disconnectNow(ctx, adapter, addr, typ)
 			if err == nil {
 				return
 			}
 			s.log.Debug("kernel disconnect failed, asking bluetoothd", "device", addr, "err", err)
-			if err := s.conn.Object(bluezName, p).CallWithContext(ctx, ifaceDevice+".Disconnect", 0).Err; err != nil {
+			if err := s.conn.Object(bluez.BusName, p).CallWithContext(ctx, bluez.Device1+".Disconnect", 0).Err; err != nil {
 				s.log.Debug("disconnect failed", "device", addr, "err", err)
 			}
 		}()
@@ -424,68 +433,36 @@ func (s *Server) nameOwner(ctx context.Context) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var owner string
-	err := s.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, bluezName).Store(&owner)
+	err := s.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, bluez.BusName).Store(&owner)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBluezNotRunning, err)
 	}
 	return owner, nil
 }
 
-func (s *Server) bluezObjects(ctx context.Context) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, error) {
+func (s *Server) bluezObjects(ctx context.Context) (bluez.Objects, error) {
 	return managedObjects(ctx, s.conn, s.timeout)
 }
 
-func managedObjects(ctx context.Context, conn *dbus.Conn, timeout time.Duration) (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, error) {
+func managedObjects(ctx context.Context, conn *dbus.Conn, timeout time.Duration) (bluez.Objects, error) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-	err := conn.Object(bluezName, "/").CallWithContext(cctx, ifaceObjMgr+".GetManagedObjects", 0).Store(&objs)
+	objs, err := bluez.ManagedObjects(cctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("gatt: list bluetoothd objects: %w", mapBluezError(err))
 	}
 	return objs, nil
 }
 
-// adapterMatches reports whether the adapter at p with address addr is the
-// one selector names ("" matches all).
-func adapterMatches(selector string, p dbus.ObjectPath, addr string) bool {
-	switch {
-	case selector == "":
-		return true
-	case strings.Contains(selector, ":"):
-		return strings.EqualFold(selector, addr)
-	case strings.HasPrefix(selector, "/"):
-		return dbus.ObjectPath(selector) == p
-	}
-	return strings.HasSuffix(string(p), "/"+selector)
-}
-
 // selectAdapter picks the adapter named by selector out of bluetoothd's
-// objects: by name ("hci0"), address, object path, or the first by path.
-func selectAdapter(objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant, selector string) (dbus.ObjectPath, string, error) {
-	var paths []dbus.ObjectPath
-	for p, ifaces := range objs {
-		if _, ok := ifaces[ifaceAdapter]; ok {
-			paths = append(paths, p)
-		}
-	}
-	sort.Slice(paths, func(i, j int) bool { return adapterLess(paths[i], paths[j]) })
-	for _, p := range paths {
-		addr, _ := objs[p][ifaceAdapter]["Address"].Value().(string)
-		if adapterMatches(selector, p, addr) {
-			return p, addr, nil
-		}
-	}
-	if selector == "" {
+// objects by bluez.SelectAdapter's rule.
+func selectAdapter(objs bluez.Objects, selector string) (dbus.ObjectPath, string, error) {
+	a, ok := bluez.SelectAdapter(objs, selector)
+	switch {
+	case ok:
+		return a.Path, a.Address, nil
+	case selector == "":
 		return "", "", ErrNoAdapter
 	}
 	return "", "", fmt.Errorf("%w: %q", ErrNoAdapter, selector)
-}
-
-// adapterLess orders hci2 before hci10.
-func adapterLess(a, b dbus.ObjectPath) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
 }

@@ -86,6 +86,14 @@
 //   - MinInterval, MaxInterval and TxPower in an [Advertisement] are only
 //     honoured when bluetoothd runs with --experimental.
 //
+// # Testing
+//
+// Package gatt/gatttest is a fake bluetoothd on a private bus, in the manner
+// of net/http/httptest: it checks a registered application as BlueZ 5.66
+// does and drives it as bluetoothd would (reads, writes, notifications,
+// centrals connecting), and on a second adapter lets a BlueZ central client
+// talk to it as if from another machine.
+//
 // Use a private connection (dbus.ConnectSystemBus), not the shared
 // dbus.SystemBus(): BlueZ ties the registration to the connection's unique
 // name, and the server adds signal matches to it.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // ATTError is an error a read or write handler returns to make the central
@@ -51,19 +53,19 @@ func (e ATTError) Error() string {
 func (e ATTError) DBusName() string {
 	switch {
 	case e == ErrNotPermitted || e == 0x03:
-		return "org.bluez.Error.NotPermitted"
+		return bluez.ErrorNotPermitted
 	case e == ErrInvalidOffset:
-		return "org.bluez.Error.InvalidOffset"
+		return bluez.ErrorInvalidOffset
 	case e == ErrNotAuthorized:
-		return "org.bluez.Error.NotAuthorized"
+		return bluez.ErrorNotAuthorized
 	case e == ErrNotSupported:
-		return "org.bluez.Error.NotSupported"
+		return bluez.ErrorNotSupported
 	case e == ErrInvalidValueLength:
-		return "org.bluez.Error.InvalidValueLength"
+		return bluez.ErrorInvalidValueLength
 	case e == ErrInProgress:
-		return "org.bluez.Error.InProgress"
+		return bluez.ErrorInProgress
 	}
-	return "org.bluez.Error.Failed"
+	return bluez.ErrorFailed
 }
 
 // dbusError converts e into the D-Bus error that a ReadValue or WriteValue
@@ -71,7 +73,7 @@ func (e ATTError) DBusName() string {
 func (e ATTError) dbusError() *dbus.Error {
 	name := e.DBusName()
 	msg := e.Error()
-	if name == "org.bluez.Error.Failed" {
+	if name == bluez.ErrorFailed {
 		code := uint8(e)
 		if code < 0x80 || code > 0x9f {
 			code = 0x80

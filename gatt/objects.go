@@ -7,6 +7,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/introspect"
+
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 type service struct {
@@ -187,11 +189,11 @@ func (d *desc) props() map[string]dbus.Variant {
 func (s *Server) managedObjects() map[dbus.ObjectPath]map[string]map[string]dbus.Variant {
 	out := make(map[dbus.ObjectPath]map[string]map[string]dbus.Variant)
 	for _, so := range s.services {
-		out[so.path] = map[string]map[string]dbus.Variant{ifaceService: s.serviceProps(so)}
+		out[so.path] = map[string]map[string]dbus.Variant{bluez.GattService1: s.serviceProps(so)}
 		for _, c := range so.chars {
-			out[c.path] = map[string]map[string]dbus.Variant{ifaceChar: c.props()}
+			out[c.path] = map[string]map[string]dbus.Variant{bluez.GattCharacteristic1: c.props()}
 			for _, d := range c.descs {
-				out[d.path] = map[string]map[string]dbus.Variant{ifaceDesc: d.props()}
+				out[d.path] = map[string]map[string]dbus.Variant{bluez.GattDescriptor1: d.props()}
 			}
 		}
 	}
@@ -242,7 +244,7 @@ type objectManager struct{ s *Server }
 func (o objectManager) GetManagedObjects() (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, *dbus.Error) {
 	objs := o.s.managedObjects()
 	for _, p := range o.s.objectOrder() {
-		if err := o.s.conn.Emit(o.s.root, ifaceObjMgr+".InterfacesAdded", p, objs[p]); err != nil {
+		if err := o.s.conn.Emit(o.s.root, bluez.InterfacesAdded, p, objs[p]); err != nil {
 			o.s.log.Debug("announce object", "path", p, "err", err)
 		}
 	}
@@ -255,7 +257,7 @@ func propsTable(iface string, get func() map[string]dbus.Variant) map[string]any
 	return map[string]any{
 		"Get": func(in, name string) (dbus.Variant, *dbus.Error) {
 			if in != iface {
-				return dbus.Variant{}, dbus.NewError("org.freedesktop.DBus.Error.UnknownInterface", []any{in})
+				return dbus.Variant{}, dbus.NewError(bluez.ErrorUnknownInterface, []any{in})
 			}
 			v, ok := get()[name]
 			if !ok {
@@ -276,7 +278,7 @@ func propsTable(iface string, get func() map[string]dbus.Variant) map[string]any
 }
 
 var propsIntrospection = introspect.Interface{
-	Name: ifaceProps,
+	Name: bluez.Properties,
 	Methods: []introspect.Method{
 		{Name: "Get", Args: []introspect.Arg{{Name: "interface", Type: "s", Direction: "in"}, {Name: "name", Type: "s", Direction: "in"}, {Name: "value", Type: "v", Direction: "out"}}},
 		{Name: "GetAll", Args: []introspect.Arg{{Name: "interface", Type: "s", Direction: "in"}, {Name: "props", Type: "a{sv}", Direction: "out"}}},
@@ -297,14 +299,14 @@ func (s *Server) exportOne(p dbus.ObjectPath, iface string, obj any, props func(
 		node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface})
 	}
 	if props != nil {
-		if err := s.conn.ExportMethodTable(propsTable(iface, props), p, ifaceProps); err != nil {
+		if err := s.conn.ExportMethodTable(propsTable(iface, props), p, bluez.Properties); err != nil {
 			return fmt.Errorf("gatt: export %s: %w", p, err)
 		}
 	}
 	for _, c := range children {
 		node.Children = append(node.Children, introspect.Node{Name: string(c)[len(p)+1:]})
 	}
-	if err := s.conn.Export(introspect.NewIntrospectable(node), p, ifaceIntrospect); err != nil {
+	if err := s.conn.Export(introspect.NewIntrospectable(node), p, bluez.Introspectable); err != nil {
 		return fmt.Errorf("gatt: export %s: %w", p, err)
 	}
 	return nil
@@ -315,7 +317,7 @@ func (s *Server) export() error {
 	for _, so := range s.services {
 		svcPaths = append(svcPaths, so.path)
 	}
-	if err := s.exportOne(s.root, ifaceObjMgr, objectManager{s}, nil, svcPaths); err != nil {
+	if err := s.exportOne(s.root, bluez.ObjectManager, objectManager{s}, nil, svcPaths); err != nil {
 		return err
 	}
 	for _, so := range s.services {
@@ -324,7 +326,7 @@ func (s *Server) export() error {
 		for _, c := range so.chars {
 			kids = append(kids, c.path)
 		}
-		if err := s.exportOne(so.path, ifaceService, nil, func() map[string]dbus.Variant { return s.serviceProps(so) }, kids); err != nil {
+		if err := s.exportOne(so.path, bluez.GattService1, nil, func() map[string]dbus.Variant { return s.serviceProps(so) }, kids); err != nil {
 			return err
 		}
 		for _, c := range so.chars {
@@ -332,11 +334,11 @@ func (s *Server) export() error {
 			for _, d := range c.descs {
 				dk = append(dk, d.path)
 			}
-			if err := s.exportOne(c.path, ifaceChar, &charObj{c}, c.props, dk); err != nil {
+			if err := s.exportOne(c.path, bluez.GattCharacteristic1, &charObj{c}, c.props, dk); err != nil {
 				return err
 			}
 			for _, d := range c.descs {
-				if err := s.exportOne(d.path, ifaceDesc, &descObj{d}, d.props, nil); err != nil {
+				if err := s.exportOne(d.path, bluez.GattDescriptor1, &descObj{d}, d.props, nil); err != nil {
 					return err
 				}
 			}
@@ -347,7 +349,7 @@ func (s *Server) export() error {
 
 func (s *Server) unexport() {
 	for _, p := range s.paths {
-		for _, iface := range []string{ifaceObjMgr, ifaceService, ifaceChar, ifaceDesc, ifaceAdv, ifaceProps, ifaceIntrospect} {
+		for _, iface := range []string{bluez.ObjectManager, bluez.GattService1, bluez.GattCharacteristic1, bluez.GattDescriptor1, bluez.LEAdvertisement1, bluez.Properties, bluez.Introspectable} {
 			_ = s.conn.Export(nil, p, iface)
 		}
 	}
@@ -363,7 +365,7 @@ func (s *Server) fromBluez(msg dbus.Message) bool {
 	return sender != "" && sender == s.bluezOwner
 }
 
-var errNotBluez = dbus.NewError("org.bluez.Error.NotAuthorized", []any{"caller is not org.bluez"})
+var errNotBluez = dbus.NewError(bluez.ErrorNotAuthorized, []any{"caller is not org.bluez"})
 
 // charObj carries the org.bluez.GattCharacteristic1 methods.
 type charObj struct{ c *Char }
@@ -420,7 +422,7 @@ func (o *charObj) StartNotify(msg dbus.Message) *dbus.Error {
 		return errNotBluez
 	}
 	if c.def.Flags&(notifyFlags|indicateFlags) == 0 {
-		return dbus.NewError("org.bluez.Error.NotSupported", []any{"characteristic has no notify/indicate flag"})
+		return dbus.NewError(bluez.ErrorNotSupported, []any{"characteristic has no notify/indicate flag"})
 	}
 	c.setNotifying(true, true)
 	return nil
@@ -520,7 +522,7 @@ func (c *Char) setNotifying(on, fromBluez bool) {
 	c.notifying = on
 	c.mu.Unlock()
 	if was != on {
-		_ = c.srv.conn.Emit(c.path, ifaceProps+".PropertiesChanged", ifaceChar,
+		_ = c.srv.conn.Emit(c.path, bluez.PropertiesChanged, bluez.GattCharacteristic1,
 			map[string]dbus.Variant{"Notifying": dbus.MakeVariant(on)}, []string{})
 	}
 	if f := c.def.OnSubscribe; f != nil && (fromBluez || was != on) {
@@ -591,7 +593,7 @@ func (c *Char) send(value []byte) (bool, error) {
 	if !on {
 		return false, nil
 	}
-	err := c.srv.conn.Emit(c.path, ifaceProps+".PropertiesChanged", ifaceChar,
+	err := c.srv.conn.Emit(c.path, bluez.PropertiesChanged, bluez.GattCharacteristic1,
 		map[string]dbus.Variant{"Value": dbus.MakeVariant(v)}, []string{})
 	if err != nil {
 		return false, fmt.Errorf("gatt: notify %s: %w", c.def.UUID, err)

@@ -11,22 +11,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-)
 
-// D-Bus names used by the server.
-const (
-	bluezName       = "org.bluez"
-	ifaceGattMgr    = "org.bluez.GattManager1"
-	ifaceAdvMgr     = "org.bluez.LEAdvertisingManager1"
-	ifaceService    = "org.bluez.GattService1"
-	ifaceChar       = "org.bluez.GattCharacteristic1"
-	ifaceDesc       = "org.bluez.GattDescriptor1"
-	ifaceAdv        = "org.bluez.LEAdvertisement1"
-	ifaceAdapter    = "org.bluez.Adapter1"
-	ifaceDevice     = "org.bluez.Device1"
-	ifaceObjMgr     = "org.freedesktop.DBus.ObjectManager"
-	ifaceProps      = "org.freedesktop.DBus.Properties"
-	ifaceIntrospect = "org.freedesktop.DBus.Introspectable"
+	"github.com/bluenet-project/bluenet/internal/bluez"
 )
 
 // DefaultPath is the object path under which a [Server] exports its objects
@@ -45,7 +31,8 @@ type Config struct {
 	// Logger receives debug and error logs; nil discards them.
 	Logger *slog.Logger
 	// Adapter selects the adapter: "hci0", an address such as
-	// "00:AA:01:00:00:00", or "" for the first one (by object path).
+	// "00:AA:01:00:00:00", an object path ("/org/bluez/hci0"), or "" for
+	// the first one (hci2 comes before hci10).
 	Adapter string
 	// Path is the object path prefix for exported objects; DefaultPath when
 	// empty. Use different paths for several servers on one connection.
@@ -236,14 +223,14 @@ func (s *Server) Close() error {
 	s.advsLostLocked()
 	s.mu.Unlock()
 	if owner != "" && adapter != "" {
-		obj := s.conn.Object(bluezName, adapter)
+		obj := s.conn.Object(bluez.BusName, adapter)
 		for _, i := range advReg {
-			if err := obj.CallWithContext(ctx, ifaceAdvMgr+".UnregisterAdvertisement", 0, s.advPath(i)).Err; err != nil {
+			if err := obj.CallWithContext(ctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath(i)).Err; err != nil {
 				errs = append(errs, fmt.Errorf("gatt: unregister advertisement %d: %w", i, mapBluezError(err)))
 			}
 		}
 		if appReg {
-			if err := obj.CallWithContext(ctx, ifaceGattMgr+".UnregisterApplication", 0, s.root).Err; err != nil {
+			if err := obj.CallWithContext(ctx, bluez.GattManager1+".UnregisterApplication", 0, s.root).Err; err != nil {
 				errs = append(errs, fmt.Errorf("gatt: unregister application: %w", mapBluezError(err)))
 			}
 		}
@@ -337,7 +324,7 @@ func (s *Server) DisconnectAll(ctx context.Context) error {
 	var errs []error
 	for _, d := range s.Devices() {
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := s.conn.Object(bluezName, d.Path).CallWithContext(cctx, ifaceDevice+".Disconnect", 0).Err
+		err := s.conn.Object(bluez.BusName, d.Path).CallWithContext(cctx, bluez.Device1+".Disconnect", 0).Err
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gatt: disconnect %s: %w", d.Address, mapBluezError(err)))
@@ -379,20 +366,17 @@ func mapBluezError(err error) error {
 	if !errors.As(err, &de) {
 		return err
 	}
-	msg := ""
-	if len(de.Body) > 0 {
-		msg, _ = de.Body[0].(string)
-	}
+	msg := bluez.ErrorMessage(de)
 	switch de.Name {
-	case "org.bluez.Error.AlreadyExists":
+	case bluez.ErrorAlreadyExists:
 		return fmt.Errorf("%w: %s", ErrAlreadyExists, msg)
-	case "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner":
+	case bluez.ErrorServiceUnknown, bluez.ErrorNameHasNoOwner:
 		return fmt.Errorf("%w: %s", ErrBluezNotRunning, msg)
-	case "org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod":
+	case bluez.ErrorUnknownObject, bluez.ErrorUnknownMethod:
 		if strings.Contains(msg, "hci") || strings.Contains(msg, "Adapter") {
 			return fmt.Errorf("%w: %s", ErrNoAdapter, msg)
 		}
-	case "org.bluez.Error.NotPermitted":
+	case bluez.ErrorNotPermitted:
 		if strings.Contains(msg, "Maximum advertisements") {
 			return fmt.Errorf("%w: %s", ErrAdvertisingSlotsFull, msg)
 		}

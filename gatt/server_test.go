@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/bluenet-project/bluenet/gatt"
-	"github.com/bluenet-project/bluenet/internal/bluezfake"
-	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -44,8 +43,8 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 type env struct {
-	bus  *dbustest.Bus
-	fake *bluezfake.Bluez
+	bus  *gatttest.Bus
+	fake *gatttest.Bluez
 	srv  *gatt.Server
 	conn *dbus.Conn
 }
@@ -58,8 +57,8 @@ func ctx(t *testing.T) context.Context {
 
 func start(t *testing.T, cfg gatt.Config) *env {
 	t.Helper()
-	bus := dbustest.New(t)
-	fake := bluezfake.New(t, bus.Address)
+	bus := gatttest.NewBus(t)
+	fake := gatttest.New(t, bus.Address)
 	conn := bus.Conn(t)
 	cfg.Conn = conn
 	srv, err := gatt.Open(ctx(t), cfg)
@@ -150,8 +149,8 @@ func TestOpenRejectsWhatBluezRejects(t *testing.T) {
 		{"include itself", []gatt.Service{{UUID: svcUUID, Includes: []int{0}}}},
 		{"value too long", []gatt.Service{{UUID: svcUUID, Characteristics: []gatt.Characteristic{{UUID: readUUID, Flags: gatt.FlagRead, Value: make([]byte, 513)}}}}},
 	}
-	bus := dbustest.New(t)
-	fake := bluezfake.New(t, bus.Address)
+	bus := gatttest.NewBus(t)
+	fake := gatttest.New(t, bus.Address)
 	conn := bus.Conn(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,24 +170,24 @@ func TestOpenRejectsWhatBluezRejects(t *testing.T) {
 }
 
 func TestOpenFailsWithoutBluezOrAdapter(t *testing.T) {
-	bus := dbustest.New(t)
+	bus := gatttest.NewBus(t)
 	conn := bus.Conn(t)
 	_, err := gatt.Open(ctx(t), gatt.Config{Conn: conn, Services: basicServices(nil, nil)})
 	if !errors.Is(err, gatt.ErrBluezNotRunning) {
 		t.Errorf("without bluetoothd: %v, want ErrBluezNotRunning", err)
 	}
-	bluezfake.New(t, bus.Address)
+	gatttest.New(t, bus.Address)
 	_, err = gatt.Open(ctx(t), gatt.Config{Conn: conn, Adapter: "hci7", Services: basicServices(nil, nil)})
 	if !errors.Is(err, gatt.ErrNoAdapter) {
 		t.Errorf("hci7: %v, want ErrNoAdapter", err)
 	}
-	for _, sel := range []string{"", "hci0", bluezfake.AdapterAddress, strings.ToLower(bluezfake.AdapterAddress)} {
+	for _, sel := range []string{"", "hci0", gatttest.AdapterAddress, strings.ToLower(gatttest.AdapterAddress)} {
 		srv, err := gatt.Open(ctx(t), gatt.Config{Conn: conn, Adapter: sel, Services: basicServices(nil, nil)})
 		if err != nil {
 			t.Errorf("adapter %q: %v", sel, err)
 			continue
 		}
-		if a := srv.Adapter(); a == nil || a.Path() != bluezfake.AdapterPath || a.Name() != "hci0" {
+		if a := srv.Adapter(); a == nil || a.Path() != gatttest.AdapterPath || a.Name() != "hci0" {
 			t.Errorf("adapter %q selected %+v", sel, a)
 		}
 		srv.Close()
@@ -203,7 +202,7 @@ func TestReadHonoursOffset(t *testing.T) {
 	e := start(t, gatt.Config{Services: basicServices(func(*gatt.Request) ([]byte, error) { return long, nil }, nil)})
 	app := e.fake.App()
 	p := app.Char(readUUID.String()).Path
-	dev := bluezfake.DevicePath(centralAddr)
+	dev := gatttest.DevicePath(centralAddr)
 	tests := []struct {
 		offset  uint16
 		want    []byte
@@ -217,8 +216,8 @@ func TestReadHonoursOffset(t *testing.T) {
 		{65535, nil, "org.bluez.Error.InvalidOffset"},
 	}
 	for _, tt := range tests {
-		got, err := e.fake.ReadValue(ctx(t), app, p, bluezfake.Options(dev, 23, tt.offset))
-		if name := bluezfake.ErrorName(err); name != tt.errName {
+		got, err := e.fake.ReadValue(ctx(t), app, p, gatttest.Options(dev, 23, tt.offset))
+		if name := gatttest.ErrorName(err); name != tt.errName {
 			t.Errorf("offset %d: error %v, want %q", tt.offset, err, tt.errName)
 			continue
 		}
@@ -230,7 +229,7 @@ func TestReadHonoursOffset(t *testing.T) {
 	// reached until a short piece arrives.
 	var all []byte
 	for {
-		got, err := e.fake.ReadValue(ctx(t), app, p, bluezfake.Options(dev, 23, uint16(len(all))))
+		got, err := e.fake.ReadValue(ctx(t), app, p, gatttest.Options(dev, 23, uint16(len(all))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +246,7 @@ func TestReadHonoursOffset(t *testing.T) {
 	}
 	// Static values (descriptor) honour offsets too.
 	dp := app.Char(readUUID.String()).Descs[0].Path
-	got, err := e.fake.ReadValue(ctx(t), app, dp, bluezfake.Options(dev, 23, 2))
+	got, err := e.fake.ReadValue(ctx(t), app, dp, gatttest.Options(dev, 23, 2))
 	if err != nil || string(got) != "bel" {
 		t.Errorf("descriptor read at 2 = %q, %v", got, err)
 	}
@@ -259,22 +258,22 @@ func TestRequestCarriesBluezOptions(t *testing.T) {
 		func(r *gatt.Request) ([]byte, error) { reqs <- *r; return []byte("x"), nil },
 		func(r *gatt.Request, v []byte) error { reqs <- *r; return nil })})
 	app := e.fake.App()
-	dev := bluezfake.DevicePath(centralAddr)
-	if _, err := e.fake.ReadValue(ctx(t), app, app.Char(readUUID.String()).Path, bluezfake.Options(dev, 517, 0)); err != nil {
+	dev := gatttest.DevicePath(centralAddr)
+	if _, err := e.fake.ReadValue(ctx(t), app, app.Char(readUUID.String()).Path, gatttest.Options(dev, 517, 0)); err != nil {
 		t.Fatal(err)
 	}
 	r := wait(t, reqs, "read request")
 	if r.Device != dev || r.Address != centralAddr || r.MTU != 517 || r.Link != "LE" || r.Offset != 0 || r.Session == nil {
 		t.Errorf("read request = %+v", r)
 	}
-	if err := e.fake.WriteValue(ctx(t), app, app.Char(writeUUID.String()).Path, []byte("abc"), bluezfake.Options(dev, 23, 0)); err != nil {
+	if err := e.fake.WriteValue(ctx(t), app, app.Char(writeUUID.String()).Path, []byte("abc"), gatttest.Options(dev, 23, 0)); err != nil {
 		t.Fatal(err)
 	}
 	r = wait(t, reqs, "write request")
 	if r.Type != gatt.WriteTypeRequest || string(r.Chunk) != "abc" || r.MTU != 23 {
 		t.Errorf("write request = %+v", r)
 	}
-	if err := e.fake.WriteCommand(ctx(t), app, app.Char(cmdUUID.String()).Path, []byte("cmd"), bluezfake.Options(dev, 23, 0)); err != nil {
+	if err := e.fake.WriteCommand(ctx(t), app, app.Char(cmdUUID.String()).Path, []byte("cmd"), gatttest.Options(dev, 23, 0)); err != nil {
 		t.Fatal(err)
 	}
 	r = wait(t, reqs, "write command")
@@ -307,7 +306,7 @@ func TestHandlerErrorsMapToBluezNames(t *testing.T) {
 		func(*gatt.Request) ([]byte, error) { return nil, h() },
 		func(*gatt.Request, []byte) error { return h() })})
 	app := e.fake.App()
-	opts := bluezfake.Options(bluezfake.DevicePath(centralAddr), 23, 0)
+	opts := gatttest.Options(gatttest.DevicePath(centralAddr), 23, 0)
 	for _, tt := range tests {
 		mu.Lock()
 		next = tt.err
@@ -315,7 +314,7 @@ func TestHandlerErrorsMapToBluezNames(t *testing.T) {
 		_, rerr := e.fake.ReadValue(ctx(t), app, app.Char(readUUID.String()).Path, opts)
 		werr := e.fake.WriteValue(ctx(t), app, app.Char(writeUUID.String()).Path, []byte{1}, opts)
 		for _, err := range []error{rerr, werr} {
-			if got := bluezfake.ErrorName(err); got != tt.name {
+			if got := gatttest.ErrorName(err); got != tt.name {
 				t.Errorf("%v: got %q, want %q", tt.err, got, tt.name)
 			}
 			var de dbus.Error
@@ -339,13 +338,13 @@ func TestLongWriteAssembledByOffset(t *testing.T) {
 	})})
 	app := e.fake.App()
 	p := app.Char(writeUUID.String()).Path
-	a, b := bluezfake.DevicePath("00:AA:01:01:00:01"), bluezfake.DevicePath("00:AA:01:01:00:02")
+	a, b := gatttest.DevicePath("00:AA:01:01:00:01"), gatttest.DevicePath("00:AA:01:01:00:02")
 	value := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 	// Two devices interleave prepared writes of 18 bytes (MTU 23).
 	for off := 0; off < len(value); off += 18 {
 		end := min(off+18, len(value))
 		for _, dev := range []dbus.ObjectPath{a, b} {
-			if err := e.fake.WriteValue(ctx(t), app, p, value[off:end], bluezfake.Options(dev, 23, uint16(off))); err != nil {
+			if err := e.fake.WriteValue(ctx(t), app, p, value[off:end], gatttest.Options(dev, 23, uint16(off))); err != nil {
 				t.Fatalf("write at %d: %v", off, err)
 			}
 			v := wait(t, got, "write")
@@ -356,8 +355,8 @@ func TestLongWriteAssembledByOffset(t *testing.T) {
 		}
 	}
 	// Offset beyond what this device wrote.
-	err := e.fake.WriteValue(ctx(t), app, p, []byte("x"), bluezfake.Options(bluezfake.DevicePath("00:AA:01:01:00:03"), 23, 5))
-	if bluezfake.ErrorName(err) != "org.bluez.Error.InvalidOffset" {
+	err := e.fake.WriteValue(ctx(t), app, p, []byte("x"), gatttest.Options(gatttest.DevicePath("00:AA:01:01:00:03"), 23, 5))
+	if gatttest.ErrorName(err) != "org.bluez.Error.InvalidOffset" {
 		t.Errorf("write past end: %v, want InvalidOffset", err)
 	}
 	// Offset 0 starts a new value; a later offset overwrites the tail.
@@ -366,7 +365,7 @@ func TestLongWriteAssembledByOffset(t *testing.T) {
 		data string
 		want string
 	}{{0, "hello world", "hello world"}, {6, "there", "hello there"}, {5, "!", "hello!"}} {
-		if err := e.fake.WriteValue(ctx(t), app, p, []byte(w.data), bluezfake.Options(a, 23, w.off)); err != nil {
+		if err := e.fake.WriteValue(ctx(t), app, p, []byte(w.data), gatttest.Options(a, 23, w.off)); err != nil {
 			t.Fatal(err)
 		}
 		if v := wait(t, got, "write"); string(v) != gatt.AddressFromPath(a)+"="+w.want {
@@ -374,8 +373,8 @@ func TestLongWriteAssembledByOffset(t *testing.T) {
 		}
 	}
 	// A value longer than 512 bytes cannot be assembled.
-	err = e.fake.WriteValue(ctx(t), app, p, make([]byte, 10), bluezfake.Options(a, 23, 508))
-	if bluezfake.ErrorName(err) != "org.bluez.Error.InvalidOffset" {
+	err = e.fake.WriteValue(ctx(t), app, p, make([]byte, 10), gatttest.Options(a, 23, 508))
+	if gatttest.ErrorName(err) != "org.bluez.Error.InvalidOffset" {
 		// offset 508 > 6 bytes written so far
 		t.Errorf("write at 508: %v", err)
 	}
@@ -384,7 +383,7 @@ func TestLongWriteAssembledByOffset(t *testing.T) {
 func TestStaticValueWrittenAndRead(t *testing.T) {
 	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
 	app := e.fake.App()
-	opts := bluezfake.Options(bluezfake.DevicePath(centralAddr), 23, 0)
+	opts := gatttest.Options(gatttest.DevicePath(centralAddr), 23, 0)
 	dp := app.Char(readUUID.String()).Descs[0].Path
 	if err := e.fake.WriteValue(ctx(t), app, dp, []byte("new label"), opts); err != nil {
 		t.Fatal(err)
@@ -451,7 +450,7 @@ func TestNotifyOnlyWhileSubscribed(t *testing.T) {
 		}
 	}
 	// Reads return the last notified value.
-	v, err := e.fake.ReadValue(ctx(t), app, p, bluezfake.Options(bluezfake.DevicePath(centralAddr), 23, 0))
+	v, err := e.fake.ReadValue(ctx(t), app, p, gatttest.Options(gatttest.DevicePath(centralAddr), 23, 0))
 	if err != nil || len(v) != 2 || v[0] != 'D' {
 		t.Errorf("read after notify = %q, %v", v, err)
 	}
@@ -507,7 +506,7 @@ func TestOnlyBluezMayCall(t *testing.T) {
 	var v []byte
 	err := other.Object(app.Owner, app.Char(readUUID.String()).Path).CallWithContext(ctx(t),
 		"org.bluez.GattCharacteristic1.ReadValue", 0, map[string]dbus.Variant{}).Store(&v)
-	if bluezfake.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
+	if gatttest.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
 		t.Errorf("ReadValue from another peer: %v", err)
 	}
 }
@@ -559,7 +558,7 @@ func TestBluezRestartReRegisters(t *testing.T) {
 		t.Errorf("advertisement not re-registered: %v", e.fake.Advertisements())
 	}
 	// The re-registered app answers.
-	v, err := e.fake.ReadValue(ctx(t), app, app.Char(notifyUUID.String()).Path, bluezfake.Options(bluezfake.DevicePath(centralAddr), 23, 0))
+	v, err := e.fake.ReadValue(ctx(t), app, app.Char(notifyUUID.String()).Path, gatttest.Options(gatttest.DevicePath(centralAddr), 23, 0))
 	if err != nil || !bytes.Equal(v, []byte{1}) {
 		t.Errorf("read after restart: %v, %v", v, err)
 	}
@@ -624,7 +623,7 @@ func TestDevicesAndSessions(t *testing.T) {
 		t.Errorf("Devices() = %v", got)
 	}
 	app := e.fake.App()
-	if _, err := e.fake.ReadValue(ctx(t), app, app.Char(readUUID.String()).Path, bluezfake.Options(p, 23, 0)); err != nil {
+	if _, err := e.fake.ReadValue(ctx(t), app, app.Char(readUUID.String()).Path, gatttest.Options(p, 23, 0)); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -760,11 +759,11 @@ func TestAdapterControl(t *testing.T) {
 		}
 	}
 	list, err := gatt.Adapters(c, e.conn)
-	if err != nil || len(list) != 1 || list[0].Address != bluezfake.AdapterAddress {
+	if err != nil || len(list) != 1 || list[0].Address != gatttest.AdapterAddress {
 		t.Errorf("Adapters = %v, %v", list, err)
 	}
-	b, err := gatt.OpenAdapter(c, e.conn, bluezfake.AdapterAddress, 0)
-	if err != nil || b.Path() != bluezfake.AdapterPath {
+	b, err := gatt.OpenAdapter(c, e.conn, gatttest.AdapterAddress, 0)
+	if err != nil || b.Path() != gatttest.AdapterPath {
 		t.Errorf("OpenAdapter = %v, %v", b, err)
 	}
 }

@@ -5,6 +5,8 @@ package dbustest
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +17,15 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// Bus is a private dbus-daemon running for the duration of one test.
+// ErrNoDaemon is returned by Start when no dbus-daemon binary is installed.
+var ErrNoDaemon = errors.New("dbustest: dbus-daemon not installed (apt-get install dbus)")
+
+// Bus is a private dbus-daemon.
 type Bus struct {
 	// Address is the bus address to pass to dbus.Connect.
 	Address string
+
+	stop func()
 }
 
 // New starts a private dbus-daemon that allows every peer to own any name
@@ -26,37 +33,54 @@ type Bus struct {
 // no dbus-daemon binary is installed.
 func New(t testing.TB) *Bus {
 	t.Helper()
+	b, err := Start()
+	if errors.Is(err, ErrNoDaemon) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// Start starts a private dbus-daemon like New, for use outside a test
+// (examples, TestMain). Close stops it.
+func Start() (*Bus, error) {
 	bin, err := exec.LookPath("dbus-daemon")
 	if err != nil {
-		t.Skip("dbustest: dbus-daemon not installed (apt-get install dbus)")
+		return nil, ErrNoDaemon
 	}
 	// Not t.TempDir(): the socket path must be short (108 bytes) and free
 	// of commas, which separate fields in a D-Bus address, and test names
 	// may hold both.
 	dir, err := os.MkdirTemp("", "dbustest")
 	if err != nil {
-		t.Fatalf("dbustest: %v", err)
+		return nil, fmt.Errorf("dbustest: %w", err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, []byte(config(dir)), 0o600); err != nil {
-		t.Fatalf("dbustest: %v", err)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("dbustest: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--nofork", "--print-address=1", "--config-file="+conf)
+	stop := func() {
+		cancel()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
-		t.Fatalf("dbustest: %v", err)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("dbustest: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("dbustest: start dbus-daemon: %v", err)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("dbustest: start dbus-daemon: %w", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
 	addr := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')
@@ -65,13 +89,22 @@ func New(t testing.TB) *Bus {
 	select {
 	case a := <-addr:
 		if a == "" {
-			t.Fatalf("dbustest: dbus-daemon printed no address")
+			stop()
+			return nil, errors.New("dbustest: dbus-daemon printed no address")
 		}
-		return &Bus{Address: a}
+		return &Bus{Address: a, stop: stop}, nil
 	case <-time.After(10 * time.Second):
-		t.Fatalf("dbustest: dbus-daemon did not start within 10s")
+		stop()
+		return nil, errors.New("dbustest: dbus-daemon did not start within 10s")
 	}
-	return nil
+}
+
+// Close stops the dbus-daemon; every connection to it ends.
+func (b *Bus) Close() {
+	if b.stop != nil {
+		b.stop()
+		b.stop = nil
+	}
 }
 
 // Conn opens a new connection to the bus and closes it when the test ends.

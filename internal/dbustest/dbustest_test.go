@@ -2,6 +2,7 @@ package dbustest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/bluenet-project/bluenet/internal/dbustest"
 )
@@ -24,4 +25,26 @@ func TestNewBusWithAwkwardTestName(t *testing.T) {
 			t.Fatalf("ping bus: %v", err)
 		}
 	})
+}
+
+func TestStartClose(t *testing.T) {
+	bus := dbustest.New(t) // skips without dbus-daemon
+	other, err := dbustest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Address == bus.Address {
+		t.Fatalf("two buses share address %s", other.Address)
+	}
+	c := other.Conn(t)
+	if err := c.BusObject().Call("org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+		t.Fatalf("ping bus: %v", err)
+	}
+	other.Close()
+	other.Close() // twice is fine
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection outlived Close")
+	}
 }

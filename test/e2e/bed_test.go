@@ -101,7 +101,7 @@ func TestBedBLE(t *testing.T) {
 	}
 	defer c.Close()
 	start := time.Now()
-	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{"180f"}})
+	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []central.UUID{central.UUID16(0x180f)}})
 	if err != nil {
 		t.Fatalf("discover battery service: %v", err)
 	}
@@ -114,7 +114,7 @@ func TestBedBLE(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	defer p.Disconnect(context.Background())
-	ch, err := p.Characteristic("2a19")
+	ch, err := p.Characteristic(central.UUID16(0x2a19))
 	if err != nil {
 		t.Fatal(err)
 	}

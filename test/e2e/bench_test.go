@@ -305,7 +305,7 @@ func BenchmarkBluenetStart(b *testing.B) {
 			found := make(chan time.Time, 1)
 			fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
 			go func() {
-				if _, err := c.Find(fctx, central.ScanFilter{UUIDs: []string{k.uuid}}); err == nil {
+				if _, err := c.Find(fctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(k.uuid)}}); err == nil {
 					found <- time.Now()
 				}
 				close(found)
@@ -376,7 +376,7 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 			b.Fatal(err)
 		}
 		tConn := time.Now()
-		ch, err := p.Characteristic(bluenet.NetworksUUID)
+		ch, err := p.Characteristic(central.MustParseUUID(bluenet.NetworksUUID))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -448,15 +448,15 @@ func BenchmarkBluenetRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close(ctx)
-	state, err := p.Characteristic(bluenet.StateUUID)
+	state, err := p.Characteristic(central.MustParseUUID(bluenet.StateUUID))
 	if err != nil {
 		b.Fatal(err)
 	}
-	version, err := p.Characteristic(bluenet.VersionUUID)
+	version, err := p.Characteristic(central.MustParseUUID(bluenet.VersionUUID))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ccc, err := state.Descriptor("2902")
+	ccc, err := state.Descriptor(central.UUID16(0x2902))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -553,7 +553,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	defer p.Close(ctx)
 	chars := map[string]*central.Characteristic{}
 	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID, bluenet.ResultUUID} {
-		if chars[u], err = p.Characteristic(u); err != nil {
+		if chars[u], err = p.Characteristic(central.MustParseUUID(u)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -127,7 +127,7 @@ func connectPhone(t *testing.T, ctx context.Context) (*phone, central.Advertisem
 	}
 	t.Cleanup(func() { c.Close() })
 	start := time.Now()
-	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{bluenet.ServiceUUID}})
+	adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(bluenet.ServiceUUID)}})
 	if err != nil {
 		t.Fatalf("discover the Bluenet service: %v", err)
 	}
@@ -142,7 +142,7 @@ func connectPhone(t *testing.T, ctx context.Context) (*phone, central.Advertisem
 
 func (ph *phone) char(t *testing.T, uuid string) *central.Characteristic {
 	t.Helper()
-	ch, err := ph.p.Characteristic(uuid)
+	ch, err := ph.p.Characteristic(central.MustParseUUID(uuid))
 	if err != nil {
 		t.Fatal(err)
 	}

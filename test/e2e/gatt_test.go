@@ -156,7 +156,7 @@ func connectCentral(t testing.TB, ctx context.Context) (*central.Central, *centr
 
 func chr(t testing.TB, p *central.Peripheral, u gatt.UUID) *central.Characteristic {
 	t.Helper()
-	ch, err := p.Characteristic(u.String())
+	ch, err := p.Characteristic(u)
 	if err != nil {
 		t.Fatalf("characteristic %s: %v", u, err)
 	}
@@ -178,7 +178,7 @@ func TestGATTPeripheral(t *testing.T) {
 
 	t.Run("discover by service UUID and name", func(t *testing.T) {
 		start := time.Now()
-		adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{e2eSvc.String()}})
+		adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []central.UUID{e2eSvc}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,14 +281,14 @@ func TestGATTPeripheral(t *testing.T) {
 	})
 	t.Run("descriptors", func(t *testing.T) {
 		ch := chr(t, pp, e2eRead)
-		d, err := ch.Descriptor("2901")
+		d, err := ch.Descriptor(gatt.UUID16(0x2901))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if v, err := d.Read(ctx); err != nil || string(v) != "label" {
 			t.Errorf("0x2901 = %q, %v", v, err)
 		}
-		dw, err := ch.Descriptor(e2eDescW.String())
+		dw, err := ch.Descriptor(e2eDescW)
 		if err != nil {
 			t.Fatal(err)
 		}

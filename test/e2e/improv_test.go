@@ -38,27 +38,19 @@ func improvPacket(t testing.TB, cmd improv.Command, ss ...string) []byte {
 // and the service data.
 func improvServiceData(t testing.TB, ctx context.Context, c *central.Central) (string, []byte) {
 	t.Helper()
-	bus := vmtest.SystemBus(t)
-	var addr string
-	var sd []byte
 	start := time.Now()
-	for ctx.Err() == nil {
-		adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []string{improv.ServiceUUID}})
+	sdUUID := central.MustParseUUID(improv.ServiceDataUUID)
+	for {
+		adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(improv.ServiceUUID)}})
 		if err != nil {
 			t.Fatalf("discover the Improv service: %v", err)
 		}
-		var v dbus.Variant
-		err = bus.Object("org.bluez", adv.Path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0,
-			"org.bluez.Device1", "ServiceData").Store(&v)
-		m, _ := v.Value().(map[string]dbus.Variant)
-		if b, ok := m[improv.ServiceDataUUID].Value().([]byte); err == nil && ok {
-			addr, sd = adv.Address, b
-			break
+		if sd, ok := adv.ServiceData[sdUUID]; ok {
+			t.Logf("found %s by Improv service data % x in %.2fs", adv.Address, sd, time.Since(start).Seconds())
+			return adv.Address, sd
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Logf("found %s by Improv service data % x in %.2fs", addr, sd, time.Since(start).Seconds())
-	return addr, sd
 }
 
 // TestImprov provisions the daemon over Improv Wi-Fi the way Home
@@ -105,7 +97,7 @@ func TestImprov(t *testing.T) {
 	t.Logf("Improv connect: %.2fs", time.Since(discStart).Seconds())
 	ch := func(uuid string) *central.Characteristic {
 		t.Helper()
-		x, err := p.Characteristic(uuid)
+		x, err := p.Characteristic(central.MustParseUUID(uuid))
 		if err != nil {
 			t.Fatal(err)
 		}
