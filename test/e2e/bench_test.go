@@ -40,6 +40,7 @@ import (
 	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
+	"github.com/bluenet-project/bluenet/protocol/improv"
 )
 
 var (
@@ -694,4 +695,108 @@ func sum(v []float64) float64 {
 		s += x
 	}
 	return s
+}
+
+// BenchmarkImprov: per trial, a phone that has never seen the device
+// discovers it by the Improv and by the Bluenet service UUID and connects
+// (services resolved), interleaved; then Improv's Wi-Fi settings RPC →
+// Provisioned (Current State notification) and → the RPC result, against
+// the Bluenet profile's credentials write → Connected on the same running
+// daemon (BenchmarkBluenetJoin's key join_connected).
+func BenchmarkImprov(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan2", "hostapd-wlan3")
+	aps := []vmtest.AP{
+		{Iface: "wlan2", SSID: "BenchImpA", PSK: "bench-pass-a1"},
+		{Iface: "wlan3", SSID: "BenchImpB", PSK: "bench-pass-b2"},
+	}
+	for _, ap := range aps {
+		vmtest.StartAP(b, ap)
+	}
+	vmtest.ResetWiFi(b)
+	b.Cleanup(func() { vmtest.ResetWiFi(b) })
+	vmtest.Sh(b, "nm_wait_ssid BenchImpA 90 && nm_wait_ssid BenchImpB 90")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	conn := vmtest.SystemBus(b)
+	startBluenet(b)
+	c := benchCentral(b, ctx)
+	res := map[string][]float64{}
+	for i := 0; i < *benchTrials; i++ {
+		for _, k := range []struct{ key, uuid string }{{"improv", improv.ServiceUUID}, {"bluenet", bluenet.ServiceUUID}} {
+			forgetPeripheral(conn, c)
+			t0 := time.Now()
+			adv, err := c.Find(ctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(k.uuid)}})
+			if err != nil {
+				b.Fatalf("%s: discover: %v", k.key, err)
+			}
+			t1 := time.Now()
+			p, err := c.Connect(ctx, adv.Address)
+			if err != nil {
+				b.Fatalf("%s: connect: %v", k.key, err)
+			}
+			t2 := time.Now()
+			res[k.key+"_discover"] = append(res[k.key+"_discover"], ms(t1.Sub(t0)))
+			res[k.key+"_connect"] = append(res[k.key+"_connect"], ms(t2.Sub(t0)))
+			_ = p.Disconnect(ctx)
+		}
+	}
+	p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(ctx)
+	ch := func(u string) *central.Characteristic {
+		x, err := p.Characteristic(central.MustParseUUID(u))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return x
+	}
+	states, stopStates, err := ch(improv.StateUUID).Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopStates()
+	results, stopResults, err := ch(improv.RPCResultUUID).Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopResults()
+	rpc := ch(improv.RPCCommandUUID)
+	for i := 0; i < *benchTrials; i++ {
+		ap := aps[i%len(aps)]
+		if i > 0 {
+			vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
+			next(b, states, 30*time.Second, "Authorized", func(v []byte) bool { return bytes.Equal(v, []byte{byte(improv.StateAuthorized)}) })
+		}
+		for len(results) > 0 {
+			<-results
+		}
+		pkt, err := improv.EncodeCommand(improv.CommandWiFiSettings, ap.SSID, ap.PSK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := rpc.Write(ctx, pkt); err != nil {
+			b.Fatal(err)
+		}
+		next(b, states, 90*time.Second, "Provisioned", func(v []byte) bool { return bytes.Equal(v, []byte{byte(improv.StateProvisioned)}) })
+		t1 := time.Now()
+		next(b, results, 30*time.Second, "RPC result", func(v []byte) bool { return len(v) > 0 && v[0] == byte(improv.CommandWiFiSettings) })
+		t2 := time.Now()
+		res["improv_provisioned"] = append(res["improv_provisioned"], ms(t1.Sub(t0)))
+		res["improv_result"] = append(res["improv_result"], ms(t2.Sub(t0)))
+	}
+	emit(b, benchResult{Key: "improv_discover", Name: "Improv: scan → found by service UUID", Unit: "ms",
+		Samples: res["improv_discover"], Baseline: "bluenet_discover"})
+	emit(b, benchResult{Key: "improv_connect", Name: "Improv: scan → connected, services resolved", Unit: "ms",
+		Samples: res["improv_connect"], Baseline: "bluenet_connect"})
+	emit(b, benchResult{Key: "bluenet_discover", Name: "Bluenet: scan → found by service UUID", Unit: "ms",
+		Samples: res["bluenet_discover"]})
+	emit(b, benchResult{Key: "bluenet_connect", Name: "Bluenet: scan → connected, services resolved", Unit: "ms",
+		Samples: res["bluenet_connect"]})
+	emit(b, benchResult{Key: "improv_provisioned", Name: "Improv: Wi-Fi settings RPC → Provisioned notification", Unit: "ms",
+		Samples: res["improv_provisioned"], Baseline: "join_connected"})
+	emit(b, benchResult{Key: "improv_result", Name: "Improv: Wi-Fi settings RPC → RPC result (redirect URL)", Unit: "ms",
+		Samples: res["improv_result"]})
 }
