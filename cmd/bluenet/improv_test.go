@@ -106,3 +106,29 @@ func TestIdentifyNotOffered(t *testing.T) {
 		t.Errorf("absent device: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestProvisionChoosesProtocol: a device with both services is provisioned
+// over Bluenet unless --protocol improv; Bluenet's wrong password is exit 3,
+// the same code as bluenet join's.
+func TestProvisionChoosesProtocol(t *testing.T) {
+	b, _ := centralfake.New(t)
+	centralfake.NewBluenet(b, "00:AA:01:00:00:01", "Kitchen")
+	d := centralfake.NewImprov(b, "00:AA:01:00:00:07", "esp-plug", improv.StateAuthorized, allImprovCaps)
+
+	out, errOut, code := runAgainstFake(t, b, "wrong-password\n", "provision", "Kitchen", "-s", "HomeNet")
+	if code != exitWrongPassword || !strings.Contains(errOut, "wrong password") {
+		t.Errorf("Bluenet wrong password: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAgainstFake(t, b, "right-password\n", "provision", "Kitchen", "-s", "HomeNet")
+	if code != 0 || !strings.Contains(out, `Kitchen is connected "HomeNet"`) || !strings.Contains(out, "host name: bluenet-host") {
+		t.Errorf("Bluenet: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAgainstFake(t, b, "", "networks", "Kitchen", "--protocol", "improv")
+	if code != exitFailure || !strings.Contains(errOut, "not an Improv device") {
+		t.Errorf("networks --protocol improv on a Bluenet device: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAgainstFake(t, b, "right-password\n", "provision", "esp-plug", "-s", "HomeNet", "--protocol", "improv")
+	if code != 0 || d.SSID() != "HomeNet" {
+		t.Errorf("Improv: exit %d\n%s%s", code, out, errOut)
+	}
+}

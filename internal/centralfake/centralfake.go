@@ -2,7 +2,8 @@
 // private D-Bus (package dbustest): one adapter and remote devices with their
 // advertised UUIDs and service data and their resolved GATT characteristics,
 // whose reads, writes and notifications a test peripheral answers; and
-// Improv, a small Improv Wi-Fi device written with package protocol/improv.
+// Improv and Bluenet, small devices of either protocol written with packages
+// protocol/improv and protocol/bluenet.
 // Only what package central calls is there. Point DBUS_SYSTEM_BUS_ADDRESS at
 // Bus.Address to run the bluenet command against it.
 package centralfake
@@ -19,6 +20,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/protocol/improv"
 )
 
@@ -464,4 +466,63 @@ func (d *Improv) handle(p improv.Packet) {
 	default:
 		d.setError(improv.ErrorUnknownRPC)
 	}
+}
+
+// Bluenet is a small Bluenet profile device (with the Result
+// characteristic), enough to drive a client's flows: writing the password
+// "right-password" after an SSID makes it Connecting, then Connected to that
+// SSID with Result 0x00; any other password makes it Connecting, then back to
+// Disconnected with Result 0x01 (wrong password).
+type Bluenet struct {
+	f   *Bluez
+	dev dbus.ObjectPath
+
+	mu   sync.Mutex
+	ssid []byte
+}
+
+// NewBluenet adds a Bluenet device with this address and name to b,
+// Disconnected, host name "bluenet-host", version 1.0.
+func NewBluenet(b *Bluez, addr, name string) *Bluenet {
+	d := &Bluenet{f: b}
+	d.dev = b.AddDevice(addr, name, []string{bluenet.ServiceUUID}, nil, bluenet.ServiceUUID, []Char{
+		{UUID: bluenet.NetworksUUID},
+		{UUID: bluenet.StateUUID, Value: bluenet.State{Kind: bluenet.Disconnected}.Encode()},
+		{UUID: bluenet.HostnameUUID, Value: []byte("bluenet-host")},
+		{UUID: bluenet.VersionUUID, Value: []byte(bluenet.Version)},
+		{UUID: bluenet.SSIDUUID, OnWrite: func(v []byte, _ map[string]dbus.Variant) *dbus.Error {
+			d.mu.Lock()
+			d.ssid = slices.Clone(v)
+			d.mu.Unlock()
+			return nil
+		}},
+		{UUID: bluenet.CredentialsUUID, OnWrite: d.credentials},
+		{UUID: bluenet.ResultUUID, Value: bluenet.EncodeResult(bluenet.ResultNone)},
+	})
+	return d
+}
+
+func (d *Bluenet) credentials(v []byte, _ map[string]dbus.Variant) *dbus.Error {
+	d.mu.Lock()
+	ssid := d.ssid
+	d.mu.Unlock()
+	if ssid == nil {
+		return dbus.NewError("org.bluez.Error.NotPermitted", []any{"no SSID"})
+	}
+	ok := string(v) == "right-password"
+	go func() {
+		state := d.f.CharPath(d.dev, bluenet.StateUUID)
+		result := d.f.CharPath(d.dev, bluenet.ResultUUID)
+		d.f.Notify(result, bluenet.EncodeResult(bluenet.ResultInProgress))
+		d.f.Notify(state, bluenet.State{Kind: bluenet.Connecting, SSID: ssid}.Encode())
+		time.Sleep(50 * time.Millisecond)
+		if ok {
+			d.f.Notify(state, bluenet.State{Kind: bluenet.Connected, SSID: ssid}.Encode())
+			d.f.Notify(result, bluenet.EncodeResult(bluenet.ResultOK))
+			return
+		}
+		d.f.Notify(state, bluenet.State{Kind: bluenet.Disconnected}.Encode())
+		d.f.Notify(result, bluenet.EncodeResult(bluenet.ResultWrongPassword))
+	}()
+	return nil
 }
