@@ -8,12 +8,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/internal/centralfake"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
 const allCaps = improv.CapabilityIdentify | improv.CapabilityDeviceInfo | improv.CapabilityScan | improv.CapabilityHostname
+
+const improvAddr = "00:AA:01:00:00:07"
+
+// newFakeImprov starts a fake BlueZ with one Improv device, esp-plug, at
+// improvAddr.
+func newFakeImprov(t *testing.T, state improv.State, caps improv.Capabilities) (*centralfake.Bluez, *centralfake.Improv, *dbus.Conn) {
+	b, conn := centralfake.New(t)
+	return b, centralfake.NewImprov(b, improvAddr, "esp-plug", state, caps), conn
+}
+
+// newTestClient opens a Client on the fake's bus with short timeouts.
+func newTestClient(t *testing.T, conn *dbus.Conn, mod func(*Config)) *Client {
+	cfg := Config{Conn: conn, ScanTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second,
+		ResultGrace: 300 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -32,11 +59,11 @@ func connectImprov(t *testing.T, c *Client) *ImprovSession {
 }
 
 func TestImprovScanListsImprovOnlyDevice(t *testing.T) {
-	d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
+	b, _, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
 	// A Bluenet device beside it.
-	d.f.addDevice("00:AA:01:00:00:01", "Kitchen", []string{bluenet.ServiceUUID}, nil, bluenet.ServiceUUID, nil)
+	b.AddDevice("00:AA:01:00:00:01", "Kitchen", []string{bluenet.ServiceUUID}, nil, bluenet.ServiceUUID, nil)
 	// And one that advertises something else.
-	d.f.addDevice("00:AA:01:00:00:02", "Watch", []string{"0000180f-0000-1000-8000-00805f9b34fb"}, nil, "0000180f-0000-1000-8000-00805f9b34fb", nil)
+	b.AddDevice("00:AA:01:00:00:02", "Watch", []string{"0000180f-0000-1000-8000-00805f9b34fb"}, nil, "0000180f-0000-1000-8000-00805f9b34fb", nil)
 	c := newTestClient(t, conn, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -62,7 +89,7 @@ func TestImprovScanListsImprovOnlyDevice(t *testing.T) {
 }
 
 func TestImprovDialChoose(t *testing.T) {
-	d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
+	_, _, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
 	c := newTestClient(t, conn, nil)
 	l, err := c.Dial(testCtx(t), improvAddr)
 	if err != nil {
@@ -84,12 +111,11 @@ func TestImprovDialChoose(t *testing.T) {
 	if _, err := c.Connect(testCtx(t), improvAddr); !errors.Is(err, ErrNotBluenet) {
 		t.Fatalf("Connect (Bluenet) to an Improv device: %v", err)
 	}
-	_ = d
 }
 
 func TestImprovInfoScanIdentify(t *testing.T) {
-	d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
-	d.nets = []improv.Network{
+	_, d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
+	d.Networks = []improv.Network{
 		{SSID: "Weak", RSSI: -80, Auth: improv.AuthWPA2},
 		{SSID: "HomeNet", RSSI: -40, Auth: improv.AuthWPA3},
 		{SSID: "Cafe", RSSI: -60, Auth: improv.AuthOpen},
@@ -103,7 +129,7 @@ func TestImprovInfoScanIdentify(t *testing.T) {
 		t.Errorf("state %v %v", st, err)
 	}
 	info, err := s.DeviceInfo(ctx)
-	if err != nil || info != d.info {
+	if err != nil || info != d.Info {
 		t.Fatalf("device info %+v %v", info, err)
 	}
 	nets, err := s.Networks(ctx)
@@ -120,11 +146,8 @@ func TestImprovInfoScanIdentify(t *testing.T) {
 	if err := s.Identify(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d.mu.Lock()
-	n := d.identified
-	d.mu.Unlock()
-	if n != 1 {
-		t.Errorf("identified %d times", n)
+	if n := d.Identified(); n != 1 {
+		t.Errorf("identified %d times", d.Identified())
 	}
 	if h, err := s.Hostname(ctx, ""); err != nil || h != "esp-plug" {
 		t.Errorf("hostname %q %v", h, err)
@@ -145,9 +168,9 @@ func TestImprovInfoScanIdentify(t *testing.T) {
 func TestImprovScanPerNetworkResults(t *testing.T) {
 	// Improv via serial's way (a result per network, then an empty one) is
 	// understood too.
-	d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
-	d.perNetworkScan = true
-	d.nets = []improv.Network{{SSID: "A", RSSI: -40, Auth: improv.AuthWPA2}, {SSID: "B", RSSI: -50, Auth: improv.AuthWEP}}
+	_, d, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
+	d.PerNetworkScan = true
+	d.Networks = []improv.Network{{SSID: "A", RSSI: -40, Auth: improv.AuthWPA2}, {SSID: "B", RSSI: -50, Auth: improv.AuthWEP}}
 	s := connectImprov(t, newTestClient(t, conn, nil))
 	nets, err := s.Networks(testCtx(t))
 	if err != nil || len(nets) != 2 || nets[1].SSID != "B" || nets[1].Auth != improv.AuthWEP {
@@ -156,7 +179,7 @@ func TestImprovScanPerNetworkResults(t *testing.T) {
 }
 
 func TestImprovNotSupported(t *testing.T) {
-	_, conn := newFakeImprov(t, improv.StateAuthorized, 0)
+	_, _, conn := newFakeImprov(t, improv.StateAuthorized, 0)
 	s := connectImprov(t, newTestClient(t, conn, nil))
 	ctx := testCtx(t)
 	for name, f := range map[string]func() error{
@@ -197,12 +220,12 @@ func TestImprovProvision(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, conn := newFakeImprov(t, tt.state, allCaps)
-			d.url, d.noResult = tt.url, tt.noResult
+			_, d, conn := newFakeImprov(t, tt.state, allCaps)
+			d.URL, d.NoResult = tt.url, tt.noResult
 			c := newTestClient(t, conn, func(cfg *Config) { cfg.ImprovWriteWithoutResponse = tt.noResponse })
 			s := connectImprov(t, c)
 			if tt.authorize {
-				time.AfterFunc(300*time.Millisecond, d.authorize)
+				time.AfterFunc(300*time.Millisecond, d.Authorize)
 			}
 			var lines []string
 			ssid := "a-rather-long-network-name-32-by" // 32 bytes: the packet needs several pieces
@@ -229,30 +252,29 @@ func TestImprovProvision(t *testing.T) {
 			if out.State != improv.StateProvisioned || out.RedirectURL != tt.wantURL {
 				t.Errorf("outcome %+v", out)
 			}
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			if d.ssid != ssid {
-				t.Errorf("device got SSID %q", d.ssid)
+			if d.SSID() != ssid {
+				t.Errorf("device got SSID %q", d.SSID())
 			}
 			want := "request"
 			if tt.noResponse {
 				want = "command"
 			}
-			for _, w := range d.writeTypes {
+			wt := d.WriteTypes()
+			for _, w := range wt {
 				if w != want {
-					t.Errorf("write types %q, want all %s", d.writeTypes, want)
+					t.Errorf("write types %q, want all %s", wt, want)
 					break
 				}
 			}
-			if tt.noResponse && len(d.writeTypes) < 3 {
-				t.Errorf("%d writes: the packet was not split", len(d.writeTypes))
+			if tt.noResponse && len(wt) < 3 {
+				t.Errorf("%d writes: the packet was not split", len(wt))
 			}
 		})
 	}
 }
 
 func TestImprovProvisionTimeoutAndInvalid(t *testing.T) {
-	_, conn := newFakeImprov(t, improv.StateAuthorizationRequired, allCaps)
+	_, _, conn := newFakeImprov(t, improv.StateAuthorizationRequired, allCaps)
 	s := connectImprov(t, newTestClient(t, conn, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

@@ -140,6 +140,9 @@ func ParseResult(b []byte) (Command, []string, error) {
 // connected central, so that one central's half packet never mixes with
 // another's.
 //
+// With package gatt, feed it Request.Offset and Request.Chunk (the bytes of
+// this write alone), not the value gatt assembles for long writes.
+//
 // The buffer never holds more than MaxPacketLen bytes. The zero value is
 // ready to use; an Assembler is not safe for concurrent use.
 type Assembler struct {
