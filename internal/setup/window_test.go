@@ -174,7 +174,7 @@ func TestWindow(t *testing.T) {
 		},
 		{
 			name: "button: authorize with a duration, a second one replaces it", uptime: 0,
-			cfg:  Config{Mode: Button, AuthorizedFor: 10 * time.Second},
+			cfg: Config{Mode: Button, AuthorizedFor: 10 * time.Second},
 			steps: []step{
 				{do: "authorize", want: State{Open: true, Authorized: true, Reason: ReasonAuthorized}, until: 10 * time.Second, opens: never},
 				{do: "authorize", d: 5 * m, want: State{Open: true, Authorized: true, Reason: ReasonAuthorized}, until: 5 * m, opens: never},
