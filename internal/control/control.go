@@ -106,11 +106,15 @@ func Listen(cfg Config) (*Server, error) {
 	if err := removeStale(cfg.Path); err != nil {
 		return nil, err
 	}
-	// Create it in a private temporary name first, set owner and mode, then
-	// rename into place: nobody can connect while it is still too open.
-	tmp := filepath.Join(filepath.Dir(cfg.Path), fmt.Sprintf(".%s.%d", filepath.Base(cfg.Path), os.Getpid()))
-	_ = os.Remove(tmp)
-	ln, err := listenPrivate(tmp)
+	// Create it in a private (0700) directory first, set owner and mode,
+	// then rename it into place: nobody can connect while it is too open.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(cfg.Path), ".control")
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("control: listen on %s: %w", cfg.Path, err)
 	}
@@ -132,13 +136,6 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	ln.SetUnlinkOnClose(false)
 	return &Server{cfg: cfg, ln: ln, log: log}, nil
-}
-
-// listenPrivate listens on path with a umask that leaves it 0600 at birth.
-func listenPrivate(path string) (*net.UnixListener, error) {
-	restore := setUmask(0o177)
-	defer restore()
-	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 }
 
 // removeStale removes a socket left at path by a daemon that is gone; it

@@ -62,15 +62,6 @@ func procGroups(pid int) ([]int, error) {
 	return nil, errors.New("no Groups line")
 }
 
-// setUmask sets the process umask and returns a function restoring it.
-// (The umask is process-wide; Listen runs before any other file creation
-// in the daemon matters, and the temporary name is renamed only after its
-// mode was set explicitly.)
-func setUmask(m int) (restore func()) {
-	old := unix.Umask(m)
-	return func() { unix.Umask(old) }
-}
-
 func isConnRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }

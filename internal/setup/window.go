@@ -5,7 +5,8 @@
 // transitions with SetOnline, physical authorization (the `bluenet allow`
 // channel, a button) with Authorize, and reads Open/State or listens on
 // Changes to update the Improv state (0x01 Authorization Required, 0x02
-// Authorized), the Bluenet refusals and advertising.
+// Authorized), the Bluenet refusals and advertising. Provisioning write
+// handlers ask a Gate, which joins the window and the lease.
 package setup
 
 import (

@@ -1,0 +1,467 @@
+//go:build vm
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
+	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/internal/att"
+	"github.com/bluenet-project/bluenet/internal/vmtest"
+)
+
+var (
+	pairSvc    = gatt.MustParseUUID("5a1e0201-7b3c-4d6e-9f10-2a3b4c5d6e7f")
+	pairPlain  = gatt.MustParseUUID("5a1e0202-7b3c-4d6e-9f10-2a3b4c5d6e7f")
+	pairSecret = gatt.MustParseUUID("5a1e0203-7b3c-4d6e-9f10-2a3b4c5d6e7f")
+)
+
+// linux/bluetooth.h
+const (
+	btSecurity       = 4 // BT_SECURITY socket option (SOL_BLUETOOTH)
+	btSecurityLow    = 1
+	btSecurityMedium = 2 // encryption, no MITM protection: Just Works will do
+)
+
+// startBtmon records HCI traffic of every controller into $L/btmon.log
+// until the test ends, and returns a function that reads the log so far.
+func startBtmon(t *testing.T) func() string {
+	t.Helper()
+	p := filepath.Join(vmtest.LogDir(), "btmon.log")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("btmon", "--no-pager")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("btmon: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); f.Close() })
+	time.Sleep(500 * time.Millisecond) // let it open the monitor channel
+	return func() string {
+		b, _ := os.ReadFile(p)
+		return string(b)
+	}
+}
+
+// dialSecurity is att.Dial with the L2CAP socket's security level set
+// before it connects: at btSecurityMedium the kernel encrypts the link
+// (pairing first when there is no key) before the ATT channel is ready.
+func dialSecurity(ctx context.Context, local, remote string, level byte) (*att.Conn, error) {
+	la, ra := mustAddr(local), mustAddr(remote)
+	fd, err := unix.Socket(unix.AF_BLUETOOTH, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.BTPROTO_L2CAP)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.Bind(fd, &unix.SockaddrL2{CID: 4, Addr: la, AddrType: 1}); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.SetsockoptString(fd, unix.SOL_BLUETOOTH, btSecurity, string([]byte{level, 0})); err != nil {
+		return nil, fmt.Errorf("BT_SECURITY: %w", err)
+	}
+	err = unix.Connect(fd, &unix.SockaddrL2{CID: 4, Addr: ra, AddrType: 1})
+	for err == unix.EINPROGRESS {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, perr := unix.Poll(fds, 100); perr == unix.EINTR || n == 0 {
+			continue
+		} else if perr != nil {
+			return nil, perr
+		}
+		soerr, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if soerr != 0 {
+			return nil, fmt.Errorf("connect: %w", unix.Errno(soerr))
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	ok = true
+	return att.NewConn(os.NewFile(uintptr(fd), "att-secure")), nil
+}
+
+func mustAddr(s string) [6]byte {
+	var a [6]byte
+	var b [6]int
+	if _, err := fmt.Sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		a[i] = byte(b[i]) // as written: unix.SockaddrL2 reverses it into bdaddr_t
+	}
+	return a
+}
+
+func devicePath(hci, addr string) dbus.ObjectPath {
+	return dbus.ObjectPath("/org/bluez/" + hci + "/dev_" + strings.ReplaceAll(addr, ":", "_"))
+}
+
+func deviceProp(bus *dbus.Conn, p dbus.ObjectPath, name string) (any, error) {
+	v, err := bus.Object("org.bluez", p).GetProperty("org.bluez.Device1." + name)
+	if err != nil {
+		return nil, err
+	}
+	return v.Value(), nil
+}
+
+func removeDevice(bus *dbus.Conn, hci, addr string) {
+	_ = bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+hci)).Call("org.bluez.Adapter1.RemoveDevice", 0, devicePath(hci, addr)).Err
+}
+
+// TestPairingJustWorks: a characteristic with encrypt-write refuses an
+// unencrypted write with ATT 0x0F (Insufficient Encryption); a pairing the
+// agent rejects (setup window closed) leaves the link unencrypted; one it
+// accepts (Just Works, NoInputNoOutput) encrypts the link, as btmon shows,
+// and the write goes through; removing the device leaves no bond.
+func TestPairingJustWorks(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluetoothd", "btmon")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	btmon := startBtmon(t)
+	bus := vmtest.SystemBus(t)
+	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
+	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+	for _, h := range []string{vmtest.PeripheralAdapter, vmtest.CentralAdapter} {
+		if err := bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+h)).Call("org.freedesktop.DBus.Properties.Set", 0,
+			"org.bluez.Adapter1", "Pairable", dbus.MakeVariant(true)).Err; err != nil {
+			t.Fatalf("%s Pairable: %v", h, err)
+		}
+	}
+
+	var mu sync.Mutex
+	allow := false
+	var asked []gatt.AuthRequest
+	agent, err := gatt.RegisterAgent(ctx, vmtest.SystemBus(t), gatt.AgentConfig{
+		Capability: gatt.NoInputNoOutput,
+		Default:    true,
+		Authorize: func(_ context.Context, r gatt.AuthRequest) error {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, r)
+			if !allow {
+				return errors.New("setup window closed")
+			}
+			return nil
+		},
+		Logger: debugLog(t, "agent"),
+	})
+	if err != nil {
+		t.Fatalf("RegisterAgent: %v", err)
+	}
+	defer agent.Close(context.Background())
+
+	writes := make(chan []byte, 8)
+	vmtest.ForgetDevices(t)
+	srv, err := gatt.Open(ctx, gatt.Config{
+		Conn:    vmtest.SystemBus(t),
+		Adapter: vmtest.PeripheralAdapter,
+		Path:    "/org/bluenet/pairing",
+		Services: []gatt.Service{{UUID: pairSvc, Primary: true, Characteristics: []gatt.Characteristic{
+			{UUID: pairPlain, Flags: gatt.FlagRead, Value: []byte("open")},
+			{UUID: pairSecret, Flags: gatt.FlagEncryptWrite, OnWrite: func(_ *gatt.Request, v []byte) error {
+				writes <- append([]byte(nil), v...)
+				return nil
+			}},
+		}}},
+		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{pairSvc}, LocalName: "pair-e2e"},
+		OnError:       func(err error) { t.Logf("gatt: %v", err) },
+		Logger:        debugLog(t, "gatt server"),
+	})
+	if err != nil {
+		t.Fatalf("gatt.Open: %v", err)
+	}
+	defer srv.Close()
+
+	findSecret := func(c *att.Conn) uint16 {
+		t.Helper()
+		chars, err := c.Characteristics(ctx)
+		if err != nil {
+			t.Fatalf("discover: %v", err)
+		}
+		ch, ok := att.Find(chars, pairSecret[:])
+		if !ok {
+			t.Fatalf("no encrypt-write characteristic among %+v", chars)
+		}
+		return ch.ValueHandle
+	}
+	waitDown := func() {
+		t.Helper()
+		p := devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress)
+		for i := 0; i < 100; i++ {
+			if v, err := deviceProp(bus, p, "Connected"); err != nil || v == false {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("link still up after 10 s")
+	}
+
+	// 1. Unpaired, unencrypted: 0x0F.
+	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	h := findSecret(c)
+	err = c.Write(ctx, h, []byte("secret-1"))
+	var ae *att.Error
+	if !errors.As(err, &ae) || ae.Code != 0x0f {
+		t.Fatalf("unencrypted write to encrypt-write: %v, want ATT error 0x0f", err)
+	}
+	t.Logf("unencrypted write refused: %v", err)
+	c.Close()
+	waitDown()
+
+	// 2. Pairing while the agent refuses: no encryption, the write fails.
+	start := time.Now()
+	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, btSecurityMedium)
+	if err == nil {
+		werr := c.Write(ctx, findSecretOrZero(ctx, c), []byte("secret-2"))
+		c.Close()
+		if werr == nil {
+			t.Fatalf("write succeeded although the agent refused pairing")
+		}
+		t.Logf("refused pairing: write failed: %v", werr)
+	} else {
+		t.Logf("refused pairing: connect failed after %.1fs: %v", time.Since(start).Seconds(), err)
+	}
+	mu.Lock()
+	refused := append([]gatt.AuthRequest(nil), asked...)
+	asked = nil
+	allow = true
+	mu.Unlock()
+	if len(refused) == 0 {
+		t.Errorf("the agent was not asked while refusing")
+	}
+	select {
+	case v := <-writes:
+		t.Fatalf("the server got %q without pairing", v)
+	default:
+	}
+	if v, _ := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired"); v == true {
+		t.Fatalf("paired although the agent refused")
+	}
+	waitDown()
+
+	// 3. Pairing accepted: encrypted, the write goes through.
+	start = time.Now()
+	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, btSecurityMedium)
+	if err != nil {
+		t.Fatalf("dial with security medium: %v\n%s", err, tail(btmon(), 80))
+	}
+	h = findSecret(c)
+	if err := c.Write(ctx, h, []byte("secret-3")); err != nil {
+		t.Fatalf("write after pairing: %v\n%s", err, tail(btmon(), 80))
+	}
+	if v := recv(t, writes, "the write"); string(v) != "secret-3" {
+		t.Fatalf("server got %q", v)
+	}
+	t.Logf("paired (Just Works) and wrote in %.2fs", time.Since(start).Seconds())
+	mu.Lock()
+	t.Logf("agent was asked: %+v (refused earlier: %+v)", asked, refused)
+	if len(asked) == 0 {
+		t.Errorf("the agent was not asked before the pairing")
+	}
+	mu.Unlock()
+	paired, _ := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired")
+	t.Logf("hci0's view of the central: Paired=%v", paired)
+	log := btmon()
+	for _, want := range []string{"LE Start Encryption", "Encryption Change", "Encryption: Enabled"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("btmon shows no %q", want)
+		}
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "Encryption: Enabled") || strings.Contains(l, "LE Start Encryption") ||
+			strings.Contains(l, "Pairing Request") || strings.Contains(l, "Pairing Response") || strings.Contains(l, "Encryption Change") {
+			t.Logf("btmon: %s", strings.TrimSpace(l))
+		}
+	}
+	c.Close()
+	waitDown()
+
+	// 4. Remove the bond on both sides: nothing left.
+	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
+	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+	if _, err := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired"); err == nil {
+		t.Errorf("the central's device object is still on hci0 after RemoveDevice")
+	}
+	if out := vmtest.Sh(t, "ls /var/lib/bluetooth/*/ 2>/dev/null | grep -ci '00:AA:01' || true"); strings.TrimSpace(out) != "0" {
+		t.Logf("bond storage after removal: %s", vmtest.Sh(t, "ls -R /var/lib/bluetooth 2>/dev/null || true"))
+	}
+}
+
+// findSecretOrZero finds the characteristic's value handle, or returns 0
+// (an invalid handle) when discovery fails on a link that is going away.
+func findSecretOrZero(ctx context.Context, c *att.Conn) uint16 {
+	chars, err := c.Characteristics(ctx)
+	if err != nil {
+		return 0
+	}
+	ch, _ := att.Find(chars, pairSecret[:])
+	return ch.ValueHandle
+}
+
+func tail(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// TestPairingPasskey: passkey entry with LE Secure Connections. The
+// device's agent is DisplayOnly and shows the 6-digit code (DisplayPasskey);
+// the central (hci1, whose IO capability is set to KeyboardOnly with
+// btmgmt, since both adapters share one bluetoothd and one default agent)
+// types it (RequestPasskey, answered by the same agent with the code it
+// was shown). A secure-write characteristic (SC + MITM) refuses the write
+// before pairing and accepts it after.
+func TestPairingPasskey(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluetoothd", "btmon")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	btmon := startBtmon(t)
+	bus := vmtest.SystemBus(t)
+	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
+	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+	for _, h := range []string{vmtest.PeripheralAdapter, vmtest.CentralAdapter} {
+		if err := bus.Object("org.bluez", dbus.ObjectPath("/org/bluez/"+h)).Call("org.freedesktop.DBus.Properties.Set", 0,
+			"org.bluez.Adapter1", "Pairable", dbus.MakeVariant(true)).Err; err != nil {
+			t.Fatalf("%s Pairable: %v", h, err)
+		}
+	}
+	shown := make(chan uint32, 4)
+	var mu sync.Mutex
+	var asked []gatt.AuthRequest
+	agent, err := gatt.RegisterAgent(ctx, vmtest.SystemBus(t), gatt.AgentConfig{
+		Capability: gatt.DisplayOnly,
+		Default:    true,
+		Authorize: func(_ context.Context, r gatt.AuthRequest) error {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, r)
+			return nil
+		},
+		DisplayPasskey: func(r gatt.AuthRequest) {
+			if r.Entered == 0 {
+				shown <- r.Passkey
+			}
+		},
+		RequestPasskey: func(ctx context.Context, r gatt.AuthRequest) (uint32, error) {
+			select {
+			case pk := <-shown:
+				return pk, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		},
+		Logger: debugLog(t, "agent"),
+	})
+	if err != nil {
+		t.Fatalf("RegisterAgent: %v", err)
+	}
+	defer agent.Close(context.Background())
+	// The central types: KeyboardOnly (2) on hci1 only.
+	vmtest.Sh(t, `script -qc "btmgmt --index 1 io-cap 2" /dev/null`)
+
+	writes := make(chan []byte, 8)
+	vmtest.ForgetDevices(t)
+	srv, err := gatt.Open(ctx, gatt.Config{
+		Conn:    vmtest.SystemBus(t),
+		Adapter: vmtest.PeripheralAdapter,
+		Path:    "/org/bluenet/pairing2",
+		Services: []gatt.Service{{UUID: pairSvc, Primary: true, Characteristics: []gatt.Characteristic{
+			{UUID: pairPlain, Flags: gatt.FlagRead, Value: []byte("open")},
+			{UUID: pairSecret, Flags: gatt.FlagSecureWrite, OnWrite: func(_ *gatt.Request, v []byte) error {
+				writes <- append([]byte(nil), v...)
+				return nil
+			}},
+		}}},
+		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{pairSvc}, LocalName: "pair-e2e"},
+		OnError:       func(err error) { t.Logf("gatt: %v", err) },
+		Logger:        debugLog(t, "gatt server"),
+	})
+	if err != nil {
+		t.Fatalf("gatt.Open: %v", err)
+	}
+	defer srv.Close()
+
+	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	h := findSecretOrZero(ctx, c)
+	err = c.Write(ctx, h, []byte("pk-1"))
+	var ae *att.Error
+	if !errors.As(err, &ae) || ae.Code != 0x05 {
+		t.Errorf("unpaired write to secure-write: %v, want ATT error 0x05 (Insufficient Authentication)", err)
+	}
+	t.Logf("unpaired write refused: %v", err)
+	c.Close()
+	time.Sleep(2 * time.Second)
+
+	start := time.Now()
+	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, 4) // BT_SECURITY_FIPS: SC + MITM
+	if err != nil {
+		t.Fatalf("dial with security FIPS: %v\n%s", err, tail(btmon(), 80))
+	}
+	defer c.Close()
+	if err := c.Write(ctx, findSecretOrZero(ctx, c), []byte("pk-2")); err != nil {
+		t.Fatalf("write after passkey pairing: %v\n%s", err, tail(btmon(), 80))
+	}
+	if v := recv(t, writes, "the write"); string(v) != "pk-2" {
+		t.Fatalf("server got %q", v)
+	}
+	t.Logf("paired with a passkey and wrote in %.2fs", time.Since(start).Seconds())
+	mu.Lock()
+	t.Logf("agent was asked: %+v", asked)
+	kinds := map[gatt.AuthKind]bool{}
+	for _, r := range asked {
+		kinds[r.Kind] = true
+	}
+	mu.Unlock()
+	if !kinds[gatt.AuthDisplay] || !kinds[gatt.AuthPasskey] {
+		t.Errorf("agent calls %v, want a DisplayPasskey and a RequestPasskey", kinds)
+	}
+	log := btmon()
+	for _, want := range []string{"Encryption: Enabled", "Secure Connections"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("btmon shows no %q", want)
+		}
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "Encryption: Enabled") || strings.Contains(l, "Authentication requirement") ||
+			strings.Contains(l, "IO capability") || strings.Contains(l, "Passkey") {
+			t.Logf("btmon: %s", strings.TrimSpace(l))
+		}
+	}
+	c.Close()
+	time.Sleep(time.Second)
+	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
+	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+}
