@@ -77,8 +77,9 @@ type Config struct {
 	// Improv configures the Improv service (used when Protocols has it).
 	Improv ImprovConfig
 	// Setup is the setup window: provisioning writes are accepted only
-	// while it is open. The daemon tells it whether Wi-Fi is online. Nil:
-	// always open (the original's behaviour).
+	// while it is open (a setup started in it may finish). The daemon tells
+	// it whether Wi-Fi is online. Nil: always open (the original's
+	// behaviour).
 	Setup *setup.Window
 	// LeaseIdle is how long a central that started a setup may stay silent
 	// before another central may start one (default one minute).
@@ -167,8 +168,9 @@ type daemon struct {
 	advertised []*gatt.Advertisement
 	slotsFull  bool // a later instance was refused: logged once
 
-	joinMu sync.Mutex   // held by the running join
-	lease  *setup.Lease // one phone at a time
+	joinMu sync.Mutex    // held by the running join
+	window *setup.Window // Config.Setup, or one that is always open
+	gate   *setup.Gate   // the window and one phone at a time
 
 	mu          sync.Mutex
 	wifiState   wifi.State
@@ -211,10 +213,13 @@ func Run(ctx context.Context, cfg Config) error {
 		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
-	d.lease = setup.NewLease(setup.LeaseConfig{Idle: cfg.LeaseIdle})
-	if cfg.Setup != nil {
-		cfg.Setup.SetOnline(d.wifiState.Kind == wifi.Connected)
+	d.window = cfg.Setup
+	if d.window == nil {
+		d.window = setup.New(setup.Config{Mode: setup.Always})
+		defer d.window.Close()
 	}
+	d.window.SetOnline(d.wifiState.Kind == wifi.Connected)
+	d.gate = setup.NewGate(d.window, setup.NewLease(setup.LeaseConfig{Idle: cfg.LeaseIdle}))
 	for _, p := range cfg.Protocols {
 		switch p {
 		case ProtocolBluenet:
@@ -289,10 +294,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	states := d.cfg.WiFi.WatchState(ctx)
 	apLists := d.cfg.WiFi.WatchAccessPoints(ctx)
-	var windowChanges <-chan setup.State
-	if d.cfg.Setup != nil {
-		windowChanges = d.cfg.Setup.Changes()
-	}
+	windowChanges := d.window.Changes()
 	for {
 		select {
 		case ws, ok := <-windowChanges:
@@ -463,24 +465,17 @@ func (d *daemon) currentState() wifi.State {
 }
 
 // setupOpen reports whether provisioning writes are accepted now.
-func (d *daemon) setupOpen() bool { return d.cfg.Setup == nil || d.cfg.Setup.Open() }
+func (d *daemon) setupOpen() bool { return d.window.Open() }
 
 // setupAuthorized reports whether someone authorized a setup on the device
 // (a button or bluenet allow), as opposed to a window that is open by
 // itself.
-func (d *daemon) setupAuthorized() bool {
-	return d.cfg.Setup != nil && d.cfg.Setup.State().Authorized
-}
+func (d *daemon) setupAuthorized() bool { return d.window.State().Authorized }
 
 // startSetup checks that central dev may provision now: the window must be
-// open (setup.ErrNotAuthorized) and no other central mid-setup
-// (setup.ErrBusy). It counts as the central's activity.
-func (d *daemon) startSetup(dev dbus.ObjectPath) error {
-	if !d.setupOpen() {
-		return setup.ErrNotAuthorized
-	}
-	return d.lease.Acquire(string(dev))
-}
+// open (setup.ErrNotAuthorized), unless dev's own setup runs, and no other
+// central mid-setup (setup.ErrBusy). It counts as the central's activity.
+func (d *daemon) startSetup(dev dbus.ObjectPath) error { return d.gate.Write(string(dev)) }
 
 // accessPoints returns the latest scan results and a channel closed when
 // they change.
@@ -509,14 +504,19 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	for _, s := range d.services {
 		s.joinChanged(false, nil)
 	}
-	// The lease is held during the join, and given up when it ends.
-	defer d.lease.Release(string(dev))
-	done := d.lease.Hold(string(dev))
-	defer done()
+	// The central's setup may outlast the lease's idle time while it joins;
+	// it ends with the join (Done or Failed below).
+	end := d.gate.Joining(string(dev))
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
 	start := time.Now()
 	err := d.cfg.WiFi.Join(ctx, ssid, secret)
+	end()
+	if err != nil {
+		d.gate.Failed(string(dev)) // the lease is free, an authorization starts over
+	} else {
+		d.gate.Done(string(dev)) // the lease is free, an authorization ends
+	}
 	if errors.Is(err, wifi.ErrBusy) {
 		// Someone else (bluenet join on the device) is joining; the running
 		// join keeps its own result.
@@ -527,9 +527,6 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	if err != nil {
 		d.log.Warn("join failed", "ssid", string(ssid), "reason", wifi.ReasonOf(err).String(), "err", err,
 			"seconds", time.Since(start).Seconds())
-		if d.cfg.Setup != nil {
-			d.cfg.Setup.Renew() // a failed attempt restarts the authorization
-		}
 	} else {
 		d.log.Info("joined", "ssid", string(ssid), "seconds", time.Since(start).Seconds())
 	}
@@ -573,9 +570,7 @@ func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
 	prev := d.wifiState
 	d.wifiState = st
 	d.mu.Unlock()
-	if d.cfg.Setup != nil {
-		d.cfg.Setup.SetOnline(st.Kind == wifi.Connected)
-	}
+	d.window.SetOnline(st.Kind == wifi.Connected)
 	if !st.Equal(prev) {
 		d.log.Info("wifi", "state", st.String())
 	}
@@ -680,7 +675,7 @@ func (d *daemon) onDisconnect(dev gatt.Device) {
 	d.mu.Lock()
 	delete(d.centrals, dev.Path)
 	d.mu.Unlock()
-	d.lease.Release(string(dev.Path))
+	d.gate.Disconnected(string(dev.Path))
 	for _, s := range d.services {
 		s.disconnected(dev)
 	}
@@ -714,7 +709,7 @@ func (d *daemon) publishStatus() {
 		st.Adapter = a.Name()
 	}
 	if d.cfg.Setup != nil {
-		ws := d.cfg.Setup.State()
+		ws := d.window.State()
 		st.Setup = "closed"
 		if ws.Open {
 			st.Setup = "open"
