@@ -312,9 +312,9 @@ func (s *improvService) handle(r *gatt.Request, p improv.Packet) {
 	case improv.CommandScan:
 		s.d.goOwned(s.scan)
 	case improv.CommandHostname:
-		s.hostname(p.Data)
+		s.d.goOwned(func(ctx context.Context) { s.hostname(ctx, p.Data) })
 	case improv.CommandDeviceName:
-		s.deviceName(p.Data)
+		s.d.goOwned(func(ctx context.Context) { s.deviceName(ctx, p.Data) })
 	default:
 		s.setError(improv.ErrorUnknownRPC)
 	}
@@ -454,9 +454,9 @@ func auth(sec wifi.Security) improv.Auth {
 }
 
 // hostname answers RPC 0x05: get, or (authorized) set.
-func (s *improvService) hostname(data []byte) {
+func (s *improvService) hostname(ctx context.Context, data []byte) {
 	name, set, _ := improv.ParseNameArgument(data)
-	ctx, cancel := context.WithTimeout(s.d.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if set {
 		if !s.d.setupOpen() {
@@ -489,7 +489,7 @@ func (s *improvService) hostname(data []byte) {
 
 // deviceName answers RPC 0x06: get, or (authorized) set the adapter's
 // alias.
-func (s *improvService) deviceName(data []byte) {
+func (s *improvService) deviceName(ctx context.Context, data []byte) {
 	name, set, _ := improv.ParseNameArgument(data)
 	if set {
 		if !s.d.setupOpen() {
@@ -501,7 +501,7 @@ func (s *improvService) deviceName(data []byte) {
 			s.setError(improv.ErrorUnknown)
 			return
 		}
-		ctx, cancel := context.WithTimeout(s.d.ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := s.d.setAlias(ctx, name); err != nil {
 			s.d.log.Warn("improv: set device name", "err", err)
