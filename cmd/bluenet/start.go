@@ -40,6 +40,7 @@ type startOpts struct {
 	reopenAfter   time.Duration
 	authorizedFor time.Duration
 	buttonSpec    string
+	notifyGap     time.Duration
 	control       string
 	controlGroup  string
 }
@@ -74,6 +75,7 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 	f.DurationVar(&o.windowTime, "window-time", setup.DefaultWindowTime, "auto: how long the window stays open after the machine boots")
 	f.DurationVar(&o.reopenAfter, "reopen-after", setup.DefaultReopenAfter, "auto: how long the network must be gone before the window opens again")
 	f.DurationVar(&o.authorizedFor, "authorized-for", setup.DefaultAuthorizedFor, "how long bluenet allow or the button opens the window")
+	f.DurationVar(&o.notifyGap, "notify-gap", daemon.DefaultNotifyGap, "gap between two Available Networks notifications (old phones may want 50ms)")
 	f.StringVar(&o.buttonSpec, "button", "", "a GPIO button that opens the window, as CHIP:LINE (e.g. gpiochip0:17)")
 	f.StringVar(&o.control, "control", control.DefaultPath(), "the local control socket bluenet allow talks to")
 	f.StringVar(&o.controlGroup, "control-group", "", "a group whose members may run bluenet allow (default: root only)")
@@ -84,7 +86,7 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 		"identify-command": "BLUENET_IDENTIFY_COMMAND", "state-dir": "BLUENET_STATE_DIR",
 		"setup-window": "BLUENET_SETUP_WINDOW", "window-time": "BLUENET_WINDOW_TIME",
 		"reopen-after": "BLUENET_REOPEN_AFTER", "authorized-for": "BLUENET_AUTHORIZED_FOR",
-		"button": "BLUENET_BUTTON", "control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP"} {
+		"button": "BLUENET_BUTTON", "notify-gap": "BLUENET_NOTIFY_GAP", "control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP"} {
 		bindEnv(f, name, key)
 	}
 	f.Bool("help", false, "help for start")
