@@ -167,17 +167,24 @@ func next(t testing.TB, ch <-chan []byte, d time.Duration, what string, ok func(
 	}
 }
 
+// homeAndCafe starts the two WPA2 networks most daemon tests use, HomeNet
+// (wlan1, homePSK) and CafeNet (wlan2, cafePSK), waits until
+// NetworkManager sees both, and keeps the logs of the daemons involved
+// when the test fails.
+func homeAndCafe(t *testing.T) {
+	t.Helper()
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1", "hostapd-wlan2")
+	vmtest.StartAP(t, vmtest.AP{Iface: "wlan1", SSID: "HomeNet", PSK: homePSK})
+	vmtest.StartAP(t, vmtest.AP{Iface: "wlan2", SSID: "CafeNet", PSK: cafePSK})
+	vmtest.Sh(t, "nm_wait_ssid HomeNet 90 && nm_wait_ssid CafeNet 90")
+}
+
 // TestDaemon runs the original setup flow against the real daemon: a phone
 // discovers it, reads Version, lists networks, joins one, gets the host name
 // with the real address; then a wrong password while connected leaves the
 // device on the old network and says why.
 func TestDaemon(t *testing.T) {
-	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1", "hostapd-wlan2")
-	home := vmtest.AP{Iface: "wlan1", SSID: "HomeNet", PSK: homePSK}
-	cafe := vmtest.AP{Iface: "wlan2", SSID: "CafeNet", PSK: cafePSK}
-	vmtest.StartAP(t, home)
-	vmtest.StartAP(t, cafe)
-	vmtest.Sh(t, "nm_wait_ssid HomeNet 90 && nm_wait_ssid CafeNet 90")
+	homeAndCafe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

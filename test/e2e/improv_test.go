@@ -60,12 +60,7 @@ func improvServiceData(t testing.TB, ctx context.Context, c *central.Central) (s
 // keeps the previous network, the right one with the redirect URL, then a
 // Bluenet central on the same running daemon.
 func TestImprov(t *testing.T) {
-	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1", "hostapd-wlan2")
-	home := vmtest.AP{Iface: "wlan1", SSID: "HomeNet", PSK: homePSK}
-	cafe := vmtest.AP{Iface: "wlan2", SSID: "CafeNet", PSK: cafePSK}
-	vmtest.StartAP(t, home)
-	vmtest.StartAP(t, cafe)
-	vmtest.Sh(t, "nm_wait_ssid HomeNet 90 && nm_wait_ssid CafeNet 90")
+	homeAndCafe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

@@ -21,12 +21,7 @@ import (
 // provisioning works; the window closes again by itself; and in auto mode
 // it reopens once the network has been gone for --reopen-after.
 func TestSetupWindow(t *testing.T) {
-	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1", "hostapd-wlan2")
-	home := vmtest.AP{Iface: "wlan1", SSID: "HomeNet", PSK: homePSK}
-	cafe := vmtest.AP{Iface: "wlan2", SSID: "CafeNet", PSK: cafePSK}
-	vmtest.StartAP(t, home)
-	vmtest.StartAP(t, cafe)
-	vmtest.Sh(t, "nm_wait_ssid HomeNet 90 && nm_wait_ssid CafeNet 90")
+	homeAndCafe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
