@@ -115,7 +115,8 @@ func (c *centralSide) addObjects(out map[dbus.ObjectPath]map[string]map[string]d
 //     (without a reply for write commands; bluetoothd 5.66's 510- and
 //     508-byte limits), StartNotify and StopNotify (the first and the last
 //     subscriber; notified values arrive as PropertiesChanged of Value, and
-//     indications are confirmed), and the Value property updated by reads;
+//     indications are confirmed), and the Value property updated by reads
+//     (as bluetoothd does, which a subscriber sees as a notification);
 //   - GattDescriptor1: ReadValue and WriteValue, and the Client
 //     Characteristic Configuration descriptor BlueZ adds to characteristics
 //     that notify or indicate.
