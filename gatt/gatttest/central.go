@@ -114,8 +114,9 @@ func (c *centralSide) addObjects(out map[dbus.ObjectPath]map[string]map[string]d
 //   - GattCharacteristic1: ReadValue (as long reads of MTU−1 bytes), WriteValue
 //     (without a reply for write commands; bluetoothd 5.66's 510- and
 //     508-byte limits), StartNotify and StopNotify (the first and the last
-//     subscriber; notified values arrive as PropertiesChanged of Value, and
-//     indications are confirmed), and the Value property updated by reads;
+//     subscriber; a subscriber that leaves the bus is unsubscribed; notified values arrive as PropertiesChanged of Value, and
+//     indications are confirmed), and the Value property updated by reads
+//     (as bluetoothd does, which a subscriber sees as a notification);
 //   - GattDescriptor1: ReadValue and WriteValue, and the Client
 //     Characteristic Configuration descriptor BlueZ adds to characteristics
 //     that notify or indicate.
@@ -747,5 +748,22 @@ func (b *Bluez) relayValue(owner string, path dbus.ObjectPath, v []byte) {
 	b.setLocked(cp, bluez.GattCharacteristic1, map[string]dbus.Variant{"Value": dbus.MakeVariant(v)})
 	if r := b.c.relays[cp]; r != nil && !r.has("notify") && r.has("indicate") {
 		_ = b.conn.Object(owner, path).Call(bluez.GattCharacteristic1+".Confirm", dbus.FlagNoReplyExpected).Err
+	}
+}
+
+// dropNotifier ends the notify sessions of a client that left the bus, as
+// bluetoothd does; the last one ending disables notifications.
+func (b *Bluez) dropNotifier(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p, set := range b.c.notify {
+		if !set[name] {
+			continue
+		}
+		delete(set, name)
+		if r := b.c.relays[p]; len(set) == 0 && r != nil && b.conn != nil {
+			_ = b.conn.Object(r.owner, r.path).Call(bluez.GattCharacteristic1+".StopNotify", dbus.FlagNoReplyExpected).Err
+			b.setLocked(p, bluez.GattCharacteristic1, map[string]dbus.Variant{"Notifying": dbus.MakeVariant(false)})
+		}
 	}
 }

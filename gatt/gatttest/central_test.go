@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/bluenet-project/bluenet/central"
 	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/gatt/gatttest"
@@ -26,9 +28,10 @@ var (
 // peripheral serves a service on hci0 of a fake with a central side, and
 // records what reaches the handlers.
 type peripheral struct {
-	fake *gatttest.Bluez
-	srv  *gatt.Server
-	long []byte
+	fake  *gatttest.Bluez
+	srv   *gatt.Server
+	long  []byte
+	phone *dbus.Conn // the central's connection
 
 	mu      sync.Mutex
 	writes  []gatt.Request
@@ -112,7 +115,8 @@ func newPeripheral(t *testing.T, mtu uint16) (*peripheral, *central.Central) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	p.srv = srv
-	c, err := central.New(ctx, central.Config{Conn: bus.Conn(t), Adapter: "hci1"})
+	p.phone = bus.Conn(t)
+	c, err := central.New(ctx, central.Config{Conn: p.phone, Adapter: "hci1"})
 	if err != nil {
 		t.Fatalf("central.New: %v", err)
 	}
@@ -299,4 +303,27 @@ func TestCentralReadWriteNotify(t *testing.T) {
 		t.Fatal("the central did not see the link drop")
 	}
 	p.waitEvent(t, "disconnect "+gatttest.CentralAddress)
+}
+
+func TestCentralSubscriberLeavesBus(t *testing.T) {
+	p, c := newPeripheral(t, gatttest.DefaultCentralMTU)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	per, err := c.Connect(ctx, gatttest.AdapterAddress)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	ch, err := per.Characteristic(ntfChr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ch.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.waitEvent(t, "subscribed")
+	_ = p.phone.Close() // gone without StopNotify
+	p.waitEvent(t, "unsubscribed")
+	if !p.fake.CentralConnected() {
+		t.Error("the link went down with the client's bus connection; it belongs to bluetoothd")
+	}
 }

@@ -231,6 +231,12 @@ func (b *Bluez) start(devices ...dbus.ObjectPath) error {
 		conn.Close()
 		return err
 	}
+	// And clients leaving the bus, which end their notify sessions.
+	if err := conn.AddMatchSignal(dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchInterface("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged")); err != nil {
+		conn.Close()
+		return err
+	}
 	ch := make(chan *dbus.Signal, 1024)
 	conn.Signal(ch)
 	go b.watch(conn, ch)
@@ -250,6 +256,13 @@ func (b *Bluez) watch(conn *dbus.Conn, ch chan *dbus.Signal) {
 		case sig, ok := <-ch:
 			if !ok {
 				return
+			}
+			if sig.Name == "org.freedesktop.DBus.NameOwnerChanged" && len(sig.Body) == 3 {
+				name, _ := sig.Body[0].(string)
+				if owner, _ := sig.Body[2].(string); owner == "" && strings.HasPrefix(name, ":") {
+					b.dropNotifier(name)
+				}
+				continue
 			}
 			if sig.Name != bluez.PropertiesChanged || len(sig.Body) < 2 {
 				continue
