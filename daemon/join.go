@@ -89,7 +89,7 @@ func (d *daemon) join(addr string, ssid []byte, secret string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := d.cfg.WiFi.Join(ctx, ssid, secret)
+	err := d.cfg.WiFi.Join(ctx, ssid, wifi.Passphrase(secret))
 	code := resultOf(err)
 	if errors.Is(err, wifi.ErrBusy) {
 		// The running join keeps its own result; tell only this one off.

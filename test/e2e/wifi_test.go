@@ -88,7 +88,7 @@ func (e *wifiEnv) join(ssid, secret string) (error, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := e.c.Join(ctx, []byte(ssid), secret)
+	err := e.c.Join(ctx, []byte(ssid), wifi.Passphrase(secret))
 	return err, time.Since(start)
 }
 
