@@ -270,8 +270,8 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 }
 
 // commit makes the activated profile the one Bluenet owns: renamed to
-// ProfileName, autoconnect on, written to disk; then the older profiles of
-// that name are deleted. The new settings are rebuilt from the join's own
+// ProfileName, autoconnect on, written to disk; then the older profile of
+// that name is remembered (see remember). The new settings are rebuilt from the join's own
 // parameters (plus the UUID NetworkManager gave the profile) rather than
 // round-tripped through GetSettings: godbus cannot re-encode every settings
 // type NetworkManager returns (an empty ipv6.addresses a(ayuay) comes back
@@ -293,8 +293,9 @@ func (c *Client) commit(ctx context.Context, log *slog.Logger, connPath dbus.Obj
 	if err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonFailed, Detail: "connected, but saving the profile failed", Err: err}
 	}
-	c.deleteProfiles(ctx, log, c.cfg.ProfileName, connPath)
 	log.Info("join: profile saved", "name", c.cfg.ProfileName)
+	ssid, _ := newSettings["802-11-wireless"]["ssid"].Value().([]byte)
+	c.remember(ctx, log, connPath, ssid)
 	return nil
 }
 

@@ -267,7 +267,7 @@ func TestJoinSecurityChoice(t *testing.T) {
 }
 
 func TestJoinReplacesProfileKeepingOne(t *testing.T) {
-	e := setup(t, nmfake.Config{}, nm.Config{}, netA, netB)
+	e := setup(t, nmfake.Config{}, nm.Config{Remember: -1}, netA, netB)
 	e.connectA(t, "bluenet")
 	// A stale pending profile from a crashed join must not survive either.
 	e.fake.AddProfile("bluenet-pending", []byte("X"), "password-x", false)
@@ -343,7 +343,7 @@ func TestJoinFailureRollsBack(t *testing.T) {
 // once right after a successful key exchange (NetworkManager then says
 // NO_SECRETS); the join activates once more and succeeds.
 func TestJoinRetriesWhenLinkLostAfterKeys(t *testing.T) {
-	e := setup(t, nmfake.Config{}, nm.Config{}, netA, nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 1})
+	e := setup(t, nmfake.Config{}, nm.Config{Remember: -1}, netA, nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 1})
 	e.connectA(t, "bluenet")
 	if err := e.c.Join(ctxT(t), []byte("L"), wifi.Passphrase("password-l")); err != nil {
 		t.Fatalf("Join: %v", err)
