@@ -25,6 +25,7 @@ type joinOpts struct {
 	passwordFile string
 	open         bool
 	remember     int
+	country      string
 	eap          eapOpts
 }
 
@@ -81,6 +82,7 @@ when the new network is out of reach; see bluenet saved and bluenet forget.`,
 	f.StringVar(&o.passwordFile, "password-file", "", "read the password from this file (- for standard input)")
 	f.BoolVar(&o.open, "open", false, "the network is open (no password)")
 	f.IntVar(&o.remember, "remember", nm.DefaultRemember, "how many earlier networks to keep as saved profiles (0: none)")
+	f.StringVar(&o.country, "country", "", "set the Wi-Fi country (ISO 3166-1 alpha-2, e.g. DE) before joining")
 	o.eap.addFlags(f)
 	_ = cmd.MarkFlagRequired("ssid")
 	cmd.MarkFlagsMutuallyExclusive("password", "password-file", "open")
@@ -145,6 +147,11 @@ func runJoin(cmd *cobra.Command, g *globals, ssid []byte, cred wifi.Credentials,
 	}
 	if o.remember < 0 {
 		return usagef("--remember must be 0 or more")
+	}
+	if o.country != "" {
+		if err := setCountry(cmd.Context(), o.country); err != nil {
+			return err
+		}
 	}
 	remember := o.remember
 	if remember == 0 {
