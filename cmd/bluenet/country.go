@@ -69,4 +69,3 @@ func setCountry(ctx context.Context, code string) error {
 	}
 	return nil
 }
-
