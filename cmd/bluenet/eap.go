@@ -43,6 +43,9 @@ func (o *eapOpts) credentials(cmd *cobra.Command, password string) (wifi.Credent
 		}
 		return wifi.Passphrase(password), nil
 	}
+	if o.caCert != "" && o.noCACheck {
+		return wifi.Credentials{}, usagef("--ca-cert and --no-ca-check exclude each other")
+	}
 	m, err := wifi.ParseEAPMethod(o.method)
 	if err != nil {
 		return wifi.Credentials{}, usageError{err}

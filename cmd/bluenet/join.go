@@ -65,6 +65,9 @@ when the new network is out of reach; see bluenet saved and bluenet forget.`,
   bluenet join -s office --eap peap --identity alice --password-file pw --ca-cert /etc/bluenet/office-ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.open && o.eap.method != "" {
+				return usagef("--eap and --open exclude each other")
+			}
 			secret, err := o.secret(cmd)
 			if err != nil {
 				return err
@@ -86,8 +89,6 @@ when the new network is out of reach; see bluenet saved and bluenet forget.`,
 	o.eap.addFlags(f)
 	_ = cmd.MarkFlagRequired("ssid")
 	cmd.MarkFlagsMutuallyExclusive("password", "password-file", "open")
-	cmd.MarkFlagsMutuallyExclusive("eap", "open")
-	cmd.MarkFlagsMutuallyExclusive("ca-cert", "no-ca-check")
 	return cmd
 }
 
