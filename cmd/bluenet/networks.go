@@ -18,10 +18,14 @@ type networksOpts struct {
 	timeout     time.Duration
 	scanTimeout time.Duration
 	json        bool
+	saved       bool
 }
 
 func newNetworksCmd(g *globals) *cobra.Command {
 	return newNetworksCmdWith(func(cmd *cobra.Command, device string, o networksOpts) error {
+		if o.saved {
+			return runSaved(cmd, g, o.json)
+		}
 		return runNetworks(cmd, g, device, o)
 	})
 }
@@ -36,8 +40,16 @@ shows it) and print the Wi-Fi networks it sees (one full round of its Available
 Networks notifications), its connection state, host name and version.`,
 		Example: `  bluenet networks 00:AA:01:00:00:00
   bluenet -b hci1 networks "Bluenet Test" --json`,
-		Args: exactArgs(1, "DEVICE"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.saved {
+				return exactArgs(0, "no DEVICE with --saved (it lists this machine's saved networks)")(cmd, args)
+			}
+			return exactArgs(1, "DEVICE")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.saved {
+				return run(cmd, "", o)
+			}
 			if err := positiveDuration("timeout", o.timeout); err != nil {
 				return err
 			}
@@ -50,6 +62,7 @@ Networks notifications), its connection state, host name and version.`,
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for a full round of networks")
 	cmd.Flags().DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.saved, "saved", false, "list this machine's saved Wi-Fi networks instead (same as bluenet saved)")
 	return cmd
 }
 

@@ -51,17 +51,22 @@ remembers (profiles 'bluenet-saved-SSID', see join --remember), in the order
 NetworkManager prefers them when it connects by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withBackend(cmd, g, func(ctx context.Context, b *nm.Client) error {
-				l, err := b.Saved(ctx)
-				if err != nil {
-					return fmt.Errorf("%w: %v", errUnavailable, err)
-				}
-				return printSaved(cmd.OutOrStdout(), l, asJSON)
-			})
+			return runSaved(cmd, g, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// runSaved prints the saved networks (bluenet saved, bluenet networks --saved).
+func runSaved(cmd *cobra.Command, g *globals, asJSON bool) error {
+	return withBackend(cmd, g, func(ctx context.Context, b *nm.Client) error {
+		l, err := b.Saved(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		return printSaved(cmd.OutOrStdout(), l, asJSON)
+	})
 }
 
 func printSaved(w io.Writer, l []nm.SavedNetwork, asJSON bool) error {

@@ -72,7 +72,7 @@ func TestWiFiRemembered(t *testing.T) {
 	if code, _ := wifiCmd(t, "forget", a.SSID); code != 4 {
 		t.Errorf("forgetting %s again: exit %d, want 4 (not found)", a.SSID, code)
 	}
-	code, out = wifiCmd(t, "saved")
+	code, out = wifiCmd(t, "networks", "--saved")
 	if code != 0 || strings.Contains(out, a.SSID) || !strings.Contains(out, b.SSID) {
 		t.Errorf("bluenet saved after forget: exit %d, want only %s", code, b.SSID)
 	}
