@@ -120,6 +120,9 @@ func addSecurity(s settingsMap, sec wifi.Security, cred wifi.Credentials) {
 	}
 }
 
+// eapAuthTimeout is the 802-1x.auth-timeout of enterprise profiles.
+const eapAuthTimeout = 60 * time.Second
+
 // eapSettings returns NetworkManager's 802-1x setting for e. The CA file is
 // referenced by path (NetworkManager's "file://" scheme, NUL-terminated), so
 // it must stay where it is; the system's CAs are NetworkManager's
@@ -131,6 +134,13 @@ func eapSettings(e *wifi.EAP) map[string]dbus.Variant {
 		"identity":    dbus.MakeVariant(e.Identity),
 		"password":    dbus.MakeVariant(e.Password),
 		"phase2-auth": dbus.MakeVariant(e.Phase2.String()),
+		// NetworkManager's own limit from handing the network to
+		// wpa_supplicant to the end of the key exchange (default 25 s)
+		// includes the scan, which a busy radio can stretch past it, and it
+		// then reports NO_SECRETS as for a wrong password. A wrong
+		// password is seen at once from wpa_supplicant's EAP signal
+		// instead (see watchEAP), so the limit can be generous.
+		"auth-timeout": dbus.MakeVariant(int32(eapAuthTimeout / time.Second)),
 	}
 	if e.AnonymousIdentity != "" {
 		m["anonymous-identity"] = dbus.MakeVariant(e.AnonymousIdentity)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/godbus/dbus/v5"
 
@@ -19,6 +20,14 @@ const (
 // eapFailure is the cancel cause of a join whose EAP authentication failed.
 type eapFailure struct {
 	tls string // the TLS problem seen before the failure ("" for none)
+}
+
+// eapWatchKey keys the *eapWatch in the context watchEAP returns.
+type eapWatchKey struct{}
+
+// eapWatch is what watchEAP saw.
+type eapWatch struct {
+	succeeded atomic.Bool // an EAP authentication completed with success
 }
 
 func (e *eapFailure) Error() string {
@@ -72,7 +81,8 @@ func (c *Client) watchEAP(ctx context.Context, log *slog.Logger, cred wifi.Crede
 	}
 	ch := make(chan *dbus.Signal, 64)
 	c.conn.Signal(ch)
-	ctx, cancel := context.WithCancelCause(ctx)
+	w := &eapWatch{}
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, eapWatchKey{}, w))
 	done := make(chan struct{})
 	go func() {
 		var tlsProblem string
@@ -96,6 +106,7 @@ func (c *Client) watchEAP(ctx context.Context, log *slog.Logger, cred wifi.Crede
 					cancel(&eapFailure{tls: tlsProblem})
 				case status == "completion" && param == "success":
 					tlsProblem = ""
+					w.succeeded.Store(true)
 				}
 			}
 		}
@@ -110,8 +121,14 @@ func (c *Client) watchEAP(ctx context.Context, log *slog.Logger, cred wifi.Crede
 
 // eapOutcome turns a join canceled by watchEAP into its real outcome: a wrong
 // password, or a failure when a TLS problem (such as an untrusted server
-// certificate) came before the EAP failure. Other outcomes pass unchanged.
+// certificate) came before the EAP failure. A "wrong password" from
+// NetworkManager after the EAP authentication succeeded (it says NO_SECRETS
+// when its own timer runs out, e.g. on a slow radio) is a plain failure.
+// Other outcomes pass unchanged.
 func eapOutcome(ctx context.Context, reason wifi.Reason, detail string, err error) (wifi.Reason, string, error) {
+	if w, ok := ctx.Value(eapWatchKey{}).(*eapWatch); ok && reason == wifi.ReasonWrongPassword && w.succeeded.Load() {
+		return wifi.ReasonFailed, "the EAP login succeeded, then " + detail, err
+	}
 	var ef *eapFailure
 	if reason != wifi.ReasonCanceled || !errors.As(context.Cause(ctx), &ef) {
 		return reason, detail, err

@@ -106,3 +106,20 @@ func TestJoinEnterpriseEAPFailureIsEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinEnterpriseNoSecretsAfterEAPSuccess: NetworkManager gives up with
+// NO_SECRETS (its timer ran out on a slow radio) although wpa_supplicant
+// reported a successful EAP login: not a wrong password.
+func TestJoinEnterpriseNoSecretsAfterEAPSuccess(t *testing.T) {
+	e := setup(t, nmfake.Config{WrongPSKDelay: 300 * time.Millisecond}, nm.Config{},
+		netA, nmfake.Network{SSID: []byte("corp"), Enterprise: true})
+	sup := newFakeSupplicant(t, e)
+	e.connectA(t, "bluenet")
+	stop := make(chan struct{})
+	defer close(stop)
+	go sup.emit(stop, [2]string{"completion", "success"})
+	err := e.c.Join(ctxT(t), []byte("corp"), aliceLogin("right-password"))
+	if !errors.Is(err, wifi.ErrFailed) || !strings.Contains(err.Error(), "EAP login succeeded") {
+		t.Fatalf("Join: %v, want a plain failure after a successful EAP login", err)
+	}
+}
