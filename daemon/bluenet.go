@@ -237,7 +237,7 @@ func (b *bluenetService) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []b
 			return
 		}
 		b.d.goOwned(func(ctx context.Context) {
-			if err := b.d.join(ctx, dev, addr, ssid, secret); wifi.ReasonOf(err) == wifi.ReasonBusy {
+			if err := b.d.join(ctx, dev, addr, ssid, wifi.Passphrase(secret)); wifi.ReasonOf(err) == wifi.ReasonBusy {
 				// The running join keeps its own result; tell only this one off.
 				b.setResult(bluenet.ResultBusy)
 			}

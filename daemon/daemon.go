@@ -498,7 +498,7 @@ func (d *daemon) hostnameValue() string {
 // when it starts and ends; one join runs at a time, a second one gets a
 // wifi.ErrBusy JoinError at once and tells nobody. It blocks until the
 // outcome is known.
-func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssid []byte, secret string) error {
+func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssid []byte, cred wifi.Credentials) error {
 	if !d.joinMu.TryLock() {
 		d.log.Info("join refused: another join is running", "ssid", string(ssid), "central", addr)
 		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
@@ -515,7 +515,7 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
 	start := time.Now()
-	err := d.cfg.WiFi.Join(ctx, ssid, secret)
+	err := d.cfg.WiFi.Join(ctx, ssid, cred)
 	end()
 	if err != nil {
 		d.gate.Failed(string(dev)) // the lease is free, an authorization starts over

@@ -354,7 +354,7 @@ func (s *improvService) wifiSettings(r *gatt.Request, data []byte) {
 	s.refresh()
 	dev, addr := r.Device, r.Address
 	s.d.goOwned(func(ctx context.Context) {
-		err := s.d.join(ctx, dev, addr, ssid, w.Password)
+		err := s.d.join(ctx, dev, addr, ssid, wifi.Passphrase(w.Password))
 		s.mu.Lock()
 		s.provisioning = false
 		if err == nil {
@@ -426,31 +426,36 @@ func (s *improvService) scan(ctx context.Context) {
 	}
 	nets := make([]improv.Network, 0, len(aps))
 	for _, ap := range aps {
-		nets = append(nets, improv.Network{SSID: string(ap.SSID), RSSI: rssi(ap), Auth: auth(ap.Security)})
+		nets = append(nets, improv.Network{SSID: string(ap.SSID), RSSI: rssi(ap), Auth: auth(ap.Auth)})
 	}
 	b, _ := improv.EncodeScanResult(nets)
 	s.sendResult(b)
 }
 
-// rssi estimates the signal in dBm from the strength in percent (the
-// inverse of NetworkManager's mapping of -100…-50 dBm to 0…100 %).
+// rssi is the access point's signal in dBm, derived from the strength in
+// percent when the backend does not know it.
 func rssi(ap wifi.AccessPoint) int {
-	return int(ap.Strength)/2 - 100
+	if ap.RSSI != 0 {
+		return int(ap.RSSI)
+	}
+	return int(wifi.StrengthToDBm(ap.Strength))
 }
 
-// auth maps a security to Improv's scan result string.
-func auth(sec wifi.Security) improv.Auth {
-	switch sec {
-	case wifi.SecurityOpen:
+// auth maps what an access point offers to Improv's scan result string.
+func auth(a wifi.Auth) improv.Auth {
+	switch a {
+	case wifi.AuthOpen, wifi.AuthOWE:
 		return improv.AuthOpen
-	case wifi.SecurityPSK:
+	case wifi.AuthWEP:
+		return improv.AuthWEP
+	case wifi.AuthWPA:
+		return improv.AuthWPA
+	case wifi.AuthWPA2:
 		return improv.AuthWPA2
-	case wifi.SecuritySAE:
+	case wifi.AuthWPA3:
 		return improv.AuthWPA3
-	case wifi.SecurityEnterprise:
-		return "WPA2 EAP"
 	}
-	return improv.AuthWEP
+	return "WPA2 EAP"
 }
 
 // hostname answers RPC 0x05: get, or (authorized) set.

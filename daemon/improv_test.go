@@ -305,16 +305,16 @@ func TestImprovCommands(t *testing.T) {
 	}
 	// Scan: strongest first, one per SSID, hidden left out.
 	f.wifi.SetAccessPoints([]wifi.AccessPoint{
-		{SSID: []byte("weak"), Strength: 20, Security: wifi.SecurityPSK},
-		{SSID: []byte("strong"), Strength: 90, Security: wifi.SecuritySAE},
+		{SSID: []byte("weak"), Strength: 20, Security: wifi.SecurityPSK, Auth: wifi.AuthWPA2},
+		{SSID: []byte("strong"), Strength: 90, Security: wifi.SecuritySAE, Auth: wifi.AuthWPA3},
 		{SSID: nil, Strength: 99},
-		{SSID: []byte("open"), Strength: 50, Security: wifi.SecurityOpen},
-		{SSID: []byte("strong"), Strength: 40, Security: wifi.SecuritySAE},
+		{SSID: []byte("open"), Strength: 50, Security: wifi.SecurityOpen, Auth: wifi.AuthOpen, RSSI: -71},
+		{SSID: []byte("strong"), Strength: 40, Security: wifi.SecuritySAE, Auth: wifi.AuthWPA3},
 	})
 	if err := f.write(dev, improv.RPCCommandUUID, packet(t, improv.CommandScan), 517, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.expect(improv.RPCResultUUID, result(t, improv.CommandScan, "strong", "-55", "WPA3", "open", "-75", "NO", "weak", "-90", "WPA2"))
+	f.expect(improv.RPCResultUUID, result(t, improv.CommandScan, "strong", "-46", "WPA3", "open", "-71", "NO", "weak", "-88", "WPA2"))
 	// Host name get and set.
 	if err := f.write(dev, improv.RPCCommandUUID, packet(t, improv.CommandHostname), 517, 0); err != nil {
 		t.Fatal(err)

@@ -78,7 +78,8 @@ func IsRawPSK(secret string) bool {
 //     WPA2/WPA3 transition mode, the most compatible choice), else SAE if any
 //     offers SAE (a raw 64-hex PSK cannot be used with SAE), else an error;
 //   - no secret: open if any access point is open, else an error;
-//   - enterprise-only or other networks: an error.
+//   - enterprise-only or other networks: an error (an enterprise login is
+//     chosen by the backend from Credentials.EAP, not here).
 //
 // Errors match ErrInvalid.
 func ChooseSecurity(seen []Security, secret string) (sec Security, hidden bool, err error) {
@@ -110,7 +111,7 @@ func ChooseSecurity(seen []Security, secret string) (sec Security, hidden bool, 
 	case secret != "" && has[SecurityOpen]:
 		return 0, false, fmt.Errorf("%w: the network is open; give an empty password", ErrInvalid)
 	case has[SecurityEnterprise]:
-		return 0, false, fmt.Errorf("%w: enterprise (802.1X) networks are not supported", ErrInvalid)
+		return 0, false, fmt.Errorf("%w: the network is enterprise (802.1X): give an EAP login, not a passphrase", ErrInvalid)
 	}
 	return 0, false, fmt.Errorf("%w: the network's security (WEP, OWE or unknown) is not supported", ErrInvalid)
 }

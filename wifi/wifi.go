@@ -33,12 +33,12 @@ type Backend interface {
 	// that falls inside the limit is absorbed and returns nil.
 	RequestScan(ctx context.Context) error
 
-	// Join connects the interface to the network ssid, using secret as the
-	// passphrase (empty for an open network), without losing the working
-	// network when the join fails. The error, if any, matches one of the
-	// sentinel errors of this package with errors.Is and can be inspected
-	// with errors.As(err, *JoinError).
-	Join(ctx context.Context, ssid []byte, secret string) error
+	// Join connects the interface to the network ssid with cred (a
+	// passphrase, nothing for an open network, or an enterprise login),
+	// without losing the working network when the join fails. The error, if
+	// any, matches one of the sentinel errors of this package with errors.Is
+	// and can be inspected with errors.As(err, *JoinError).
+	Join(ctx context.Context, ssid []byte, cred Credentials) error
 
 	// Close stops the backend's watchers and closes all Watch channels. It
 	// does not change the network configuration.
@@ -85,8 +85,15 @@ type AccessPoint struct {
 	Strength uint8
 	// Frequency is the channel's centre frequency in MHz.
 	Frequency uint32
-	// Security is what the access point advertises.
+	// Security is what the access point advertises, as far as joining is
+	// concerned (see Auth for what to show a user).
 	Security Security
+	// Auth is the strongest protection the access point offers, for display
+	// (open, WEP, WPA, WPA2, WPA3, enterprise, OWE).
+	Auth Auth
+	// RSSI is the signal level in dBm (negative; 0 when unknown). Backends
+	// that only know a percentage derive it with [StrengthToDBm].
+	RSSI int16
 }
 
 // Kind is the coarse link state of an interface.

@@ -173,8 +173,8 @@ func TestJoinSecretSources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got string
-			cmd := newJoinCmdWith(func(_ *cobra.Command, _ []byte, secret string) error {
-				got = secret
+			cmd := newJoinCmdWith(func(_ *cobra.Command, _ []byte, cred wifi.Credentials, _ *joinOpts) error {
+				got = cred.Secret
 				return nil
 			})
 			cmd.SetIn(strings.NewReader(tt.stdin))

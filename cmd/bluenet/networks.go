@@ -20,10 +20,14 @@ type networksOpts struct {
 	scanTimeout time.Duration
 	json        bool
 	protocol    client.Protocol
+	saved       bool
 }
 
 func newNetworksCmd(g *globals) *cobra.Command {
 	return newNetworksCmdWith(func(cmd *cobra.Command, device string, o networksOpts) error {
+		if o.saved {
+			return runSaved(cmd, g, o.json)
+		}
 		return runNetworks(cmd, g, device, o)
 	})
 }
@@ -43,9 +47,18 @@ capabilities, its device info (firmware, version, hardware, name) and its
 scan with signal strength (dBm) and security.`,
 		Example: `  bluenet networks 00:AA:01:00:00:00
   bluenet -b hci1 networks "Bluenet Test" --json
-  bluenet networks esp-plug --protocol improv`,
-		Args: exactArgs(1, "DEVICE"),
+  bluenet networks esp-plug --protocol improv
+  bluenet networks --saved`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.saved {
+				return exactArgs(0, "no DEVICE with --saved (it lists this machine's saved networks)")(cmd, args)
+			}
+			return exactArgs(1, "DEVICE")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.saved {
+				return run(cmd, "", o)
+			}
 			if err := positiveDuration("timeout", o.timeout); err != nil {
 				return err
 			}
@@ -59,6 +72,7 @@ scan with signal strength (dBm) and security.`,
 	cmd.Flags().DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	cmd.Flags().Var(protocolFlag{&o.protocol}, "protocol", "protocol: auto (Bluenet if the device offers it, else Improv), bluenet or improv")
+	cmd.Flags().BoolVar(&o.saved, "saved", false, "list this machine's saved Wi-Fi networks instead (same as bluenet saved)")
 	return cmd
 }
 

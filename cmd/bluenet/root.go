@@ -42,7 +42,8 @@ network never destroys the one that works.`,
 	bindEnv(pf, "bluetooth", "BLUENET_BLUETOOTH")
 	bindEnv(pf, "verbose", "BLUENET_VERBOSE")
 	root.AddCommand(newStartCmd(g), newJoinCmd(g), newStatusCmd(g), newVersionCmd(),
-		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g), newIdentifyCmd(g), newAllowCmd())
+		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g), newIdentifyCmd(g), newAllowCmd(),
+		newSavedCmd(g), newForgetCmd(g), newCountryCmd(g))
 	return root
 }
 

@@ -955,6 +955,21 @@ func (c *connObj) GetSettings() (map[string]map[string]dbus.Variant, *dbus.Error
 	return s, nil
 }
 
+// GetSecrets returns the secrets of one setting (the psk of
+// 802-11-wireless-security, the password of 802-1x), as NetworkManager does
+// for a privileged caller.
+func (c *connObj) GetSecrets(setting string) (map[string]map[string]dbus.Variant, *dbus.Error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	c.f.calls = append(c.f.calls, "GetSecrets")
+	out := map[string]map[string]dbus.Variant{setting: {}}
+	key := map[string]string{"802-11-wireless-security": "psk", "802-1x": "password"}[setting]
+	if v, ok := c.p.settings[setting][key]; ok && key != "" {
+		out[setting][key] = v
+	}
+	return out, nil
+}
+
 // ip6Address is the (ayuay) element of the deprecated ipv6.addresses.
 type ip6Address struct {
 	Address []byte
@@ -967,6 +982,7 @@ type ip6Address struct {
 var settingTypes = map[string]string{
 	"connection.id":                     "s",
 	"connection.autoconnect":            "b",
+	"connection.autoconnect-priority":   "i",
 	"802-11-wireless.ssid":              "ay",
 	"802-11-wireless.hidden":            "b",
 	"802-11-wireless-security.key-mgmt": "s",

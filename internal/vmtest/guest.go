@@ -88,6 +88,7 @@ type AP struct {
 	SAE     bool   // WPA3-SAE only (PSK is the SAE password)
 	Hidden  bool   // do not broadcast the SSID
 	Channel int    // default 6
+	Extra   string // lines appended to hostapd.conf (e.g. an 802.1X EAP server with PSK empty)
 }
 
 // Gateway returns the AP's own IPv4 address; clients get 192.168.7N.100-150
@@ -117,6 +118,9 @@ func StartAP(t testing.TB, ap AP) {
 	}
 	if ap.Channel != 0 {
 		env += fmt.Sprintf(" AP_CHANNEL=%d", ap.Channel)
+	}
+	if ap.Extra != "" {
+		env += " AP_CONF_EXTRA='" + strings.ReplaceAll(ap.Extra, "'", `'\''`) + "'"
 	}
 	Sh(t, fmt.Sprintf("%s ap_start %q %q", env, ap.SSID, ap.PSK))
 	t.Cleanup(func() { _, _ = ShErr("AP_IF=" + ap.iface() + " ap_stop") })

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -80,7 +79,7 @@ func TestImprov(t *testing.T) {
 	}
 
 	// The device's previous network.
-	if out, code := runJoin(t, "HomeNet", homePSK); code != 0 {
+	if code, out, _ := runJoin(t, homePSK, "-s", "HomeNet"); code != 0 {
 		t.Fatalf("bluenet join HomeNet: exit %d\n%s", code, out)
 	}
 
@@ -296,21 +295,6 @@ func improvServiceDataOf(t testing.TB, ctx context.Context, addr string) (bool, 
 	return ok, b
 }
 
-// runJoin runs `bluenet join` on the device.
-func runJoin(t *testing.T, ssid, psk string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(vmtest.Bin(t, "bluenet"), "-w", "wlan0", "join", "-s", ssid, "--password-file", "-")
-	cmd.Stdin = strings.NewReader(psk)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	return string(out), code
-}
 
 // TestImprovOnlyDevice: the client commands against a device that speaks
 // Improv only (the daemon with --profiles improv, as an ESPHome device

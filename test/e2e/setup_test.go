@@ -35,7 +35,7 @@ func TestSetupWindow(t *testing.T) {
 		}
 	}
 	setupIs("open (offline)", 10*time.Second)
-	if out, code := runJoin(t, "HomeNet", homePSK); code != 0 {
+	if code, out, _ := runJoin(t, homePSK, "-s", "HomeNet"); code != 0 {
 		t.Fatalf("bluenet join HomeNet: exit %d\n%s", code, out)
 	}
 	setupIs("closed (online)", 30*time.Second)

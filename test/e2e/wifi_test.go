@@ -89,7 +89,7 @@ func (e *wifiEnv) join(ssid, secret string) (error, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := e.c.Join(ctx, []byte(ssid), secret)
+	err := e.c.Join(ctx, []byte(ssid), wifi.Passphrase(secret))
 	return err, time.Since(start)
 }
 
@@ -178,11 +178,17 @@ func (e *wifiEnv) profiles() []nmProfile {
 	return out
 }
 
-// checkProfile asserts that exactly one Wi-Fi profile exists: "bluenet", for
-// ssid, on disk, autoconnecting.
+// checkProfile asserts that exactly one Wi-Fi profile exists besides the
+// remembered ones ("bluenet-saved-..."): "bluenet", for ssid, on disk,
+// autoconnecting.
 func (e *wifiEnv) checkProfile(ssid, keyMgmt string, hidden bool) {
 	e.t.Helper()
-	ps := e.profiles()
+	var ps []nmProfile
+	for _, p := range e.profiles() {
+		if !strings.HasPrefix(p.id, "bluenet-saved-") {
+			ps = append(ps, p)
+		}
+	}
 	if len(ps) != 1 {
 		e.t.Fatalf("%d Wi-Fi profiles, want exactly one: %+v", len(ps), ps)
 	}

@@ -573,11 +573,13 @@ func applyAP(info *apInfo, m map[string]dbus.Variant) {
 		info.rsn = v
 	}
 	info.ap.Security = securityOf(info.flags, info.wpa, info.rsn)
+	info.ap.Auth = authOf(info.flags, info.wpa, info.rsn)
+	info.ap.RSSI = wifi.StrengthToDBm(info.ap.Strength)
 }
 
 func apEqual(a, b wifi.AccessPoint) bool {
 	return bytes.Equal(a.SSID, b.SSID) && a.BSSID == b.BSSID && a.Strength == b.Strength &&
-		a.Frequency == b.Frequency && a.Security == b.Security
+		a.Frequency == b.Frequency && a.Security == b.Security && a.Auth == b.Auth
 }
 
 func (c *Client) apListLocked() []wifi.AccessPoint {

@@ -89,6 +89,27 @@ func securityOf(flags, wpa, rsn uint32) wifi.Security {
 	return wifi.SecurityOpen
 }
 
+// authOf classifies an access point for display from its Flags, WpaFlags
+// and RsnFlags: the strongest protection it offers.
+func authOf(flags, wpa, rsn uint32) wifi.Auth {
+	all := wpa | rsn
+	switch {
+	case all&(apSecKeyMgmt8021X|apSecKeyMgmtSuiteB) != 0:
+		return wifi.AuthEnterprise
+	case all&apSecKeyMgmtSAE != 0:
+		return wifi.AuthWPA3
+	case rsn&apSecKeyMgmtPSK != 0:
+		return wifi.AuthWPA2
+	case wpa&apSecKeyMgmtPSK != 0:
+		return wifi.AuthWPA
+	case all&apSecKeyMgmtOWE != 0:
+		return wifi.AuthOWE
+	case flags&apFlagPrivacy != 0:
+		return wifi.AuthWEP
+	}
+	return wifi.AuthOpen
+}
+
 // kindOf maps an NMDeviceState to a wifi.Kind.
 func kindOf(devState uint32) wifi.Kind {
 	switch {

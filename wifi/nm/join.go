@@ -19,8 +19,8 @@ type settingsMap = map[string]map[string]dbus.Variant
 // Join implements wifi.Backend; see the package documentation for the
 // procedure. It returns nil once the new network is ACTIVATED and the profile
 // is saved, or a *wifi.JoinError.
-func (c *Client) Join(ctx context.Context, ssid []byte, secret string) error {
-	err := c.join(ctx, ssid, secret)
+func (c *Client) Join(ctx context.Context, ssid []byte, cred wifi.Credentials) error {
+	err := c.join(ctx, ssid, cred)
 	if err == nil {
 		return nil
 	}
@@ -30,20 +30,22 @@ func (c *Client) Join(ctx context.Context, ssid []byte, secret string) error {
 	}
 	je.SSID = append([]byte(nil), ssid...)
 	// Defence in depth: an error text echoing the secret is withheld.
-	if secret != "" && je.Err != nil && strings.Contains(je.Err.Error(), secret) {
-		je.Err = errors.New("error text withheld")
-	}
-	if secret != "" && strings.Contains(je.Detail, secret) {
-		je.Detail = ""
+	for _, secret := range cred.Secrets() {
+		if je.Err != nil && strings.Contains(je.Err.Error(), secret) {
+			je.Err = errors.New("error text withheld")
+		}
+		if strings.Contains(je.Detail, secret) {
+			je.Detail = ""
+		}
 	}
 	return je
 }
 
-func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
+func (c *Client) join(ctx context.Context, ssid []byte, cred wifi.Credentials) error {
 	if err := wifi.ValidateSSID(ssid); err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
-	if err := wifi.ValidateSecret(secret); err != nil {
+	if err := cred.Validate(); err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
 	if !c.joinMu.TryLock() {
@@ -65,13 +67,16 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 		return &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "device " + c.cfg.Interface + " is down"}
 	}
 
-	sec, hidden, err := wifi.ChooseSecurity(c.securitiesFor(ssid), secret)
+	sec, hidden, err := chooseSecurity(c.securitiesFor(ssid), cred)
 	if err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
 	log := c.log.With("ssid", string(ssid), "security", sec.String(), "hidden", hidden)
 	start := time.Now()
 	log.Info("join: start")
+	secured := sec != wifi.SecurityOpen
+	ctx, stopEAP := c.watchEAP(ctx, log, cred)
+	defer stopEAP()
 
 	// Remember what to fall back to.
 	var prevConn dbus.ObjectPath
@@ -96,7 +101,7 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 		}
 	}()
 
-	settings := buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret)
+	settings := buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, cred)
 	var connPath, acPath dbus.ObjectPath
 	var result map[string]dbus.Variant
 	// Not bounded by ctx: once NetworkManager may have added the profile, we
@@ -109,7 +114,7 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	log = log.With("profile", connPath, "active", acPath)
 	log.Debug("join: activating")
 
-	reason, detail, werr, keysDone := c.waitActivated(ctx, signals, dev, acPath, secret != "")
+	reason, detail, werr, keysDone := c.waitActivated(ctx, signals, dev, acPath, secured)
 	unlisten()
 	listening = false
 	if reason != wifi.ReasonNone && reason != wifi.ReasonCanceled && keysDone {
@@ -122,15 +127,16 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 		if err := c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".ActivateConnection", connPath, dev, dbus.ObjectPath("/")).Store(&acPath); err != nil {
 			reason, detail, werr = wifi.ReasonFailed, "activating again after the link was lost", err
 		} else {
-			reason, detail, werr, _ = c.waitActivated(ctx, signals, dev, acPath, secret != "")
+			reason, detail, werr, _ = c.waitActivated(ctx, signals, dev, acPath, secured)
 		}
 		unlisten()
 		listening = false
 	}
 	if reason == wifi.ReasonNone {
 		log.Info("join: activated", "elapsed", time.Since(start).Round(time.Millisecond))
-		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, secret))
+		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, cred))
 	}
+	reason, detail, werr = eapOutcome(ctx, reason, detail, werr)
 	log.Info("join: failed", "reason", reason.String(), "detail", detail, "elapsed", time.Since(start).Round(time.Millisecond))
 
 	// Clean up and roll back, even when ctx is done.
@@ -264,8 +270,8 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 }
 
 // commit makes the activated profile the one Bluenet owns: renamed to
-// ProfileName, autoconnect on, written to disk; then the older profiles of
-// that name are deleted. The new settings are rebuilt from the join's own
+// ProfileName, autoconnect on, written to disk; then the older profile of
+// that name is remembered (see remember). The new settings are rebuilt from the join's own
 // parameters (plus the UUID NetworkManager gave the profile) rather than
 // round-tripped through GetSettings: godbus cannot re-encode every settings
 // type NetworkManager returns (an empty ipv6.addresses a(ayuay) comes back
@@ -287,8 +293,9 @@ func (c *Client) commit(ctx context.Context, log *slog.Logger, connPath dbus.Obj
 	if err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonFailed, Detail: "connected, but saving the profile failed", Err: err}
 	}
-	c.deleteProfiles(ctx, log, c.cfg.ProfileName, connPath)
 	log.Info("join: profile saved", "name", c.cfg.ProfileName)
+	ssid, _ := newSettings["802-11-wireless"]["ssid"].Value().([]byte)
+	c.remember(ctx, log, connPath, ssid)
 	return nil
 }
 
@@ -351,7 +358,7 @@ func (c *Client) getSettings(ctx context.Context, p dbus.ObjectPath) (settingsMa
 // with autoconnect off (it is switched on when the join succeeds), and IPv4
 // must succeed for the activation to count (ipv4.may-fail=false), so
 // ACTIVATED means an IPv4 address was obtained.
-func buildSettings(id, iface string, ssid []byte, sec wifi.Security, hidden bool, secret string) settingsMap {
+func buildSettings(id, iface string, ssid []byte, sec wifi.Security, hidden bool, cred wifi.Credentials) settingsMap {
 	s := settingsMap{
 		"connection": {
 			"id":             dbus.MakeVariant(id),
@@ -374,23 +381,6 @@ func buildSettings(id, iface string, ssid []byte, sec wifi.Security, hidden bool
 	if hidden {
 		s["802-11-wireless"]["hidden"] = dbus.MakeVariant(true)
 	}
-	if km := keyMgmt(sec); km != "" {
-		s["802-11-wireless-security"] = map[string]dbus.Variant{
-			"key-mgmt": dbus.MakeVariant(km),
-			"psk":      dbus.MakeVariant(secret),
-		}
-	}
+	addSecurity(s, sec, cred)
 	return s
-}
-
-// keyMgmt returns the 802-11-wireless-security.key-mgmt value for sec, or ""
-// for an open network.
-func keyMgmt(sec wifi.Security) string {
-	switch sec {
-	case wifi.SecurityPSK:
-		return "wpa-psk"
-	case wifi.SecuritySAE:
-		return "sae"
-	}
-	return ""
 }

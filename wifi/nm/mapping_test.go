@@ -94,7 +94,7 @@ func TestBuildSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := buildSettings("bluenet-pending", "wlan0", []byte("net"), tt.sec, tt.hidden, tt.secret)
+			s := buildSettings("bluenet-pending", "wlan0", []byte("net"), tt.sec, tt.hidden, wifi.Passphrase(tt.secret))
 			if got, _ := s["802-11-wireless"]["ssid"].Value().([]byte); string(got) != "net" {
 				t.Errorf("ssid = %q", got)
 			}

@@ -218,7 +218,7 @@ func TestRequestScanRateLimited(t *testing.T) {
 func TestJoinFromDisconnected(t *testing.T) {
 	e := setup(t, nmfake.Config{}, nm.Config{}, netA)
 	ch := e.c.WatchState(ctxT(t))
-	if err := e.c.Join(ctxT(t), []byte("A"), "password-a"); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("A"), wifi.Passphrase("password-a")); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	// Join returns at ACTIVATED; the stream follows.
@@ -252,7 +252,7 @@ func TestJoinSecurityChoice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := setup(t, nmfake.Config{}, nm.Config{}, tt.net)
-			if err := e.c.Join(ctxT(t), []byte("N"), tt.secret); err != nil {
+			if err := e.c.Join(ctxT(t), []byte("N"), wifi.Passphrase(tt.secret)); err != nil {
 				t.Fatalf("Join: %v", err)
 			}
 			ps := profilesNamed(e.fake, "bluenet")
@@ -267,12 +267,12 @@ func TestJoinSecurityChoice(t *testing.T) {
 }
 
 func TestJoinReplacesProfileKeepingOne(t *testing.T) {
-	e := setup(t, nmfake.Config{}, nm.Config{}, netA, netB)
+	e := setup(t, nmfake.Config{}, nm.Config{Remember: -1}, netA, netB)
 	e.connectA(t, "bluenet")
 	// A stale pending profile from a crashed join must not survive either.
 	e.fake.AddProfile("bluenet-pending", []byte("X"), "password-x", false)
 	ch := e.c.WatchState(ctxT(t))
-	if err := e.c.Join(ctxT(t), []byte("B"), "password-b"); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("B"), wifi.Passphrase("password-b")); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	waitState(t, ch, "connected to B", connectedTo("B"))
@@ -310,7 +310,7 @@ func TestJoinFailureRollsBack(t *testing.T) {
 				nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 2})
 			e.connectA(t, "bluenet")
 			ch := e.c.WatchState(ctxT(t))
-			err := e.c.Join(ctxT(t), []byte(tt.ssid), tt.secret)
+			err := e.c.Join(ctxT(t), []byte(tt.ssid), wifi.Passphrase(tt.secret))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Join error %v, want %v", err, tt.want)
 			}
@@ -343,9 +343,9 @@ func TestJoinFailureRollsBack(t *testing.T) {
 // once right after a successful key exchange (NetworkManager then says
 // NO_SECRETS); the join activates once more and succeeds.
 func TestJoinRetriesWhenLinkLostAfterKeys(t *testing.T) {
-	e := setup(t, nmfake.Config{}, nm.Config{}, netA, nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 1})
+	e := setup(t, nmfake.Config{}, nm.Config{Remember: -1}, netA, nmfake.Network{SSID: []byte("L"), PSK: "password-l", LinkDrops: 1})
 	e.connectA(t, "bluenet")
-	if err := e.c.Join(ctxT(t), []byte("L"), "password-l"); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("L"), wifi.Passphrase("password-l")); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	if n := strings.Count(strings.Join(e.fake.Calls(), " "), "ActivateConnection"); n < 2 {
@@ -359,7 +359,7 @@ func TestJoinRetriesWhenLinkLostAfterKeys(t *testing.T) {
 
 func TestJoinFailureWithoutPreviousConnection(t *testing.T) {
 	e := setup(t, nmfake.Config{}, nm.Config{}, netB)
-	err := e.c.Join(ctxT(t), []byte("B"), "wrong-password")
+	err := e.c.Join(ctxT(t), []byte("B"), wifi.Passphrase("wrong-password"))
 	if !errors.Is(err, wifi.ErrWrongPassword) {
 		t.Fatalf("Join error %v, want wrong password", err)
 	}
@@ -392,7 +392,7 @@ func TestJoinInvalidInputTouchesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(e.fake.Calls())
-			err := e.c.Join(ctxT(t), tt.ssid, tt.secret)
+			err := e.c.Join(ctxT(t), tt.ssid, wifi.Passphrase(tt.secret))
 			if !errors.Is(err, wifi.ErrInvalid) {
 				t.Fatalf("Join error %v, want ErrInvalid", err)
 			}
@@ -412,12 +412,12 @@ func TestJoinBusyAndCancel(t *testing.T) {
 	e.connectA(t, "bluenet")
 	ctx, cancel := context.WithCancel(ctxT(t))
 	first := make(chan error, 1)
-	go func() { first <- e.c.Join(ctx, []byte("H"), "password-h") }()
+	go func() { first <- e.c.Join(ctx, []byte("H"), wifi.Passphrase("password-h")) }()
 	eventually(t, "first join activating", func() bool {
 		return slices.Contains(e.fake.Calls(), "AddAndActivateConnection2")
 	})
 	before := len(e.fake.Calls())
-	err := e.c.Join(ctxT(t), []byte("A"), "password-a")
+	err := e.c.Join(ctxT(t), []byte("A"), wifi.Passphrase("password-a"))
 	if !errors.Is(err, wifi.ErrBusy) {
 		t.Fatalf("second Join: %v, want ErrBusy", err)
 	}
@@ -433,7 +433,7 @@ func TestJoinBusyAndCancel(t *testing.T) {
 	waitState(t, ch, "back on A", connectedTo("A"))
 	eventually(t, "pending profile deleted", func() bool { return len(profilesNamed(e.fake, "bluenet-pending")) == 0 })
 	// The lock is free again.
-	if err := e.c.Join(ctxT(t), []byte("A"), "password-a"); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("A"), wifi.Passphrase("password-a")); err != nil {
 		t.Fatalf("join after cancel: %v", err)
 	}
 }
@@ -445,14 +445,14 @@ func TestNetworkManagerRestart(t *testing.T) {
 	e.fake.Stop()
 	waitState(t, ch, "down while NetworkManager is gone", kindIs(wifi.Down))
 	eventually(t, "access points cleared", func() bool { return len(e.c.AccessPoints()) == 0 })
-	if err := e.c.Join(ctxT(t), []byte("B"), "password-b"); !errors.Is(err, wifi.ErrUnavailable) {
+	if err := e.c.Join(ctxT(t), []byte("B"), wifi.Passphrase("password-b")); !errors.Is(err, wifi.ErrUnavailable) {
 		t.Errorf("Join without NetworkManager: %v, want ErrUnavailable", err)
 	}
 	e.fake.Start()
 	waitState(t, ch, "connected to A again", connectedTo("A"))
 	eventually(t, "access points back", func() bool { return len(e.c.AccessPoints()) == 2 })
 	// The client follows the new object paths: a join works.
-	if err := e.c.Join(ctxT(t), []byte("B"), "password-b"); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("B"), wifi.Passphrase("password-b")); err != nil {
 		t.Fatalf("Join after restart: %v", err)
 	}
 	waitState(t, ch, "connected to B", connectedTo("B"))
@@ -468,7 +468,7 @@ func TestNetworkManagerMissingAtStart(t *testing.T) {
 	if s := c.State(); s.Kind != wifi.Down {
 		t.Errorf("state %v, want down", s)
 	}
-	if err := c.Join(ctxT(t), []byte("A"), "password-a"); !errors.Is(err, wifi.ErrUnavailable) {
+	if err := c.Join(ctxT(t), []byte("A"), wifi.Passphrase("password-a")); !errors.Is(err, wifi.ErrUnavailable) {
 		t.Errorf("Join: %v, want ErrUnavailable", err)
 	}
 	if err := c.RequestScan(ctxT(t)); !errors.Is(err, wifi.ErrUnavailable) {
@@ -485,7 +485,7 @@ func TestWrongInterfaceIsDown(t *testing.T) {
 	if s := e.c.State(); s.Kind != wifi.Down {
 		t.Errorf("state %v, want down", s)
 	}
-	if err := e.c.Join(ctxT(t), []byte("A"), "password-a"); !errors.Is(err, wifi.ErrUnavailable) {
+	if err := e.c.Join(ctxT(t), []byte("A"), wifi.Passphrase("password-a")); !errors.Is(err, wifi.ErrUnavailable) {
 		t.Errorf("Join: %v, want ErrUnavailable", err)
 	}
 }
@@ -512,14 +512,14 @@ func TestSecretNeverLoggedOrInErrors(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := setup(t, nmfake.Config{}, nm.Config{Logger: log},
 		nmfake.Network{SSID: []byte("S"), PSK: good})
-	if err := e.c.Join(ctxT(t), []byte("S"), good); err != nil {
+	if err := e.c.Join(ctxT(t), []byte("S"), wifi.Passphrase(good)); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	err := e.c.Join(ctxT(t), []byte("S"), bad)
+	err := e.c.Join(ctxT(t), []byte("S"), wifi.Passphrase(bad))
 	if !errors.Is(err, wifi.ErrWrongPassword) {
 		t.Fatalf("Join with wrong password: %v", err)
 	}
-	err2 := e.c.Join(ctxT(t), []byte("nowhere"), bad)
+	err2 := e.c.Join(ctxT(t), []byte("nowhere"), wifi.Passphrase(bad))
 	out := buf.String()
 	if !strings.Contains(out, "join: start") || !strings.Contains(out, "level=DEBUG") {
 		t.Fatalf("log capture did not work:\n%s", out)

@@ -4,6 +4,7 @@ package wifitest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -16,6 +17,17 @@ import (
 type Join struct {
 	SSID   []byte
 	Secret string
+	EAP    *wifi.EAP // the enterprise login, nil for a passphrase
+}
+
+// String formats the join for test messages: SSID, secret and, for an
+// enterprise login, method and identity.
+func (j Join) String() string {
+	s := fmt.Sprintf("{%q %q", j.SSID, j.Secret)
+	if j.EAP != nil {
+		s += fmt.Sprintf(" eap=%v identity=%q", j.EAP.Method, j.EAP.Identity)
+	}
+	return s + "}"
 }
 
 // Backend is a wifi.Backend whose state and scan results the test sets.
@@ -124,12 +136,20 @@ func (b *Backend) RequestScan(context.Context) error {
 }
 
 // Join implements wifi.Backend.
-func (b *Backend) Join(ctx context.Context, ssid []byte, secret string) error {
+// The function set with SetJoinFunc gets cred.Secret (for an enterprise
+// login, its password).
+func (b *Backend) Join(ctx context.Context, ssid []byte, cred wifi.Credentials) error {
 	if err := wifi.ValidateSSID(ssid); err != nil {
 		return err
 	}
-	if err := wifi.ValidateSecret(secret); err != nil {
+	if err := cred.Validate(); err != nil {
 		return err
+	}
+	secret := cred.Secret
+	var eap *wifi.EAP
+	if cred.EAP != nil {
+		e := *cred.EAP
+		eap, secret = &e, e.Password
 	}
 	b.mu.Lock()
 	if b.joining {
@@ -137,7 +157,7 @@ func (b *Backend) Join(ctx context.Context, ssid []byte, secret string) error {
 		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
 	}
 	b.joining = true
-	b.joins = append(b.joins, Join{SSID: slices.Clone(ssid), Secret: secret})
+	b.joins = append(b.joins, Join{SSID: slices.Clone(ssid), Secret: cred.Secret, EAP: eap})
 	prev, f := b.state, b.joinFunc
 	b.mu.Unlock()
 	defer func() { b.mu.Lock(); b.joining = false; b.mu.Unlock() }()
