@@ -295,7 +295,6 @@ func improvServiceDataOf(t testing.TB, ctx context.Context, addr string) (bool, 
 	return ok, b
 }
 
-
 // TestImprovOnlyDevice: the client commands against a device that speaks
 // Improv only (the daemon with --profiles improv, as an ESPHome device
 // would): scan shows it as Improv with its state, networks shows the device
