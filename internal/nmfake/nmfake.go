@@ -547,6 +547,31 @@ func (f *NM) AddProfile(id string, ssid []byte, psk string, autoconnect bool) db
 	return f.addProfileLocked(s, "disk").path
 }
 
+// AddMemoryProfile stores an in-memory profile (as AddAndActivateConnection2
+// with persist "memory" does) named id for a WPA-PSK (or, with psk empty,
+// open) network, with autoconnect off, and returns its path. It stands for
+// a profile left behind by a client that stopped in the middle of a join.
+func (f *NM) AddMemoryProfile(id string, ssid []byte, psk string) dbus.ObjectPath {
+	s := map[string]map[string]dbus.Variant{
+		"connection": {
+			"id": dbus.MakeVariant(id), "type": dbus.MakeVariant("802-11-wireless"),
+			"autoconnect": dbus.MakeVariant(false),
+		},
+		"802-11-wireless": {"ssid": dbus.MakeVariant(bytes.Clone(ssid))},
+		"ipv4":            {"method": dbus.MakeVariant("auto"), "may-fail": dbus.MakeVariant(false)},
+	}
+	if psk != "" {
+		s["802-11-wireless-security"] = map[string]dbus.Variant{
+			"key-mgmt": dbus.MakeVariant("wpa-psk"), "psk": dbus.MakeVariant(psk),
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	s["connection"]["uuid"] = dbus.MakeVariant(fmt.Sprintf("00000000-0000-4000-8000-%012d", f.next))
+	return f.addProfileLocked(s, "memory").path
+}
+
 // Activate starts activating the profile at path, as if NetworkManager
 // autoconnected it.
 func (f *NM) Activate(path dbus.ObjectPath) error {
@@ -953,6 +978,21 @@ func (c *connObj) GetSettings() (map[string]map[string]dbus.Variant, *dbus.Error
 	s["ipv4"]["addresses"] = dbus.MakeVariant([][]uint32{})
 	s["ipv6"]["addresses"] = dbus.MakeVariant([]ip6Address{})
 	return s, nil
+}
+
+// GetSecrets returns the secrets of one setting, as NetworkManager does for
+// a system-owned secret asked by root.
+func (c *connObj) GetSecrets(setting string) (map[string]map[string]dbus.Variant, *dbus.Error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	c.f.calls = append(c.f.calls, "GetSecrets")
+	out := map[string]map[string]dbus.Variant{}
+	if setting == "802-11-wireless-security" {
+		if psk, ok := c.p.settings[setting]["psk"]; ok {
+			out[setting] = map[string]dbus.Variant{"psk": psk}
+		}
+	}
+	return out, nil
 }
 
 // ip6Address is the (ayuay) element of the deprecated ipv6.addresses.

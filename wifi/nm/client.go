@@ -29,7 +29,11 @@ type Client struct {
 	loopEnd chan struct{} // closed when loop returns
 	once    sync.Once
 
-	joinMu sync.Mutex // held by the running Join (TryLock → busy)
+	joinMu sync.Mutex // held by the running Join (TryLock → busy) or reconcile
+
+	life   context.Context // canceled by Close; bounds background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background work (reconcile)
 
 	// mu guards everything below. It is never held across a D-Bus call.
 	mu        sync.Mutex
@@ -44,6 +48,8 @@ type Client struct {
 	listener  *listener // the running Join's signal feed, or nil
 	lastScan  time.Time
 	closed    bool
+	// reconciling is closed when the last reconcile started has ended.
+	reconciling chan struct{}
 }
 
 type apInfo struct {
@@ -73,6 +79,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		stateSubs: map[chan wifi.State]struct{}{},
 		apSubs:    map[chan []wifi.AccessPoint]struct{}{},
 	}
+	c.life, c.cancel = context.WithCancel(context.Background())
 	c.matches = [][]dbus.MatchOption{
 		{dbus.WithMatchSender(ifaceDBus), dbus.WithMatchInterface(ifaceDBus),
 			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)},
@@ -103,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		close(c.done)
+		c.cancel()
 		c.conn.RemoveSignal(c.sigCh)
 		for _, m := range c.matches {
 			_ = c.conn.RemoveMatchSignal(m...)
@@ -118,6 +126,7 @@ func (c *Client) Close() error {
 		}
 		c.stateSubs, c.apSubs = nil, nil
 		c.mu.Unlock()
+		c.wg.Wait()
 	})
 	return nil
 }
@@ -414,6 +423,9 @@ func (c *Client) setOwner(ctx context.Context, owner string) {
 		c.log.Info("NetworkManager restarted", "owner", owner)
 	}
 	c.resync(ctx)
+	if owner != "" {
+		c.startReconcile(ctx)
+	}
 }
 
 // resync looks the device up again and re-reads the access points and the

@@ -46,6 +46,9 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	if err := wifi.ValidateSecret(secret); err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
+	if err := c.waitReconciled(ctx); err != nil {
+		return c.callFailed(err)
+	}
 	if !c.joinMu.TryLock() {
 		return &wifi.JoinError{Reason: wifi.ReasonBusy, Detail: "another join is running"}
 	}
@@ -112,7 +115,7 @@ func (c *Client) join(ctx context.Context, ssid []byte, secret string) error {
 	reason, detail, werr, keysDone := c.waitActivated(ctx, signals, dev, acPath, secret != "")
 	unlisten()
 	listening = false
-	if reason != wifi.ReasonNone && reason != wifi.ReasonCanceled && keysDone {
+	if reason != wifi.ReasonNone && reason != wifi.ReasonCanceled && reason != wifi.ReasonUnavailable && keysDone {
 		// The key exchange had succeeded, so the secret is right: the access
 		// point dropped the link afterwards (NetworkManager then reports
 		// NO_SECRETS, like a wrong password). Try once more.
