@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/bluenet-project/bluenet/internal/vmtest"
+	"github.com/bluenet-project/bluenet/wifi"
 )
 
 // The fault tests of RELIABILITY.md: other daemons, the radio or Bluenet
@@ -104,8 +109,8 @@ func TestFaultDaemonKilledMidJoin(t *testing.T) {
 	vmtest.StartAP(t, b)
 	vmtest.Sh(t, "nm_wait_ssid KillA 90 && nm_wait_ssid KillB 90")
 	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t)}
-	if out, err := cliJoin(t, a.SSID, a.PSK).CombinedOutput(); err != nil {
-		t.Fatalf("join %s: %v\n%s", a.SSID, err, out)
+	if err := cliJoin(t, a.SSID, a.PSK).Run(); err != nil {
+		t.Fatalf("join %s: %v (see bluenet-join.log)", a.SSID, err)
 	}
 	if got := settled(t, e, 30*time.Second); got != a.SSID {
 		t.Fatalf("on %q after joining %s", got, a.SSID)
@@ -158,4 +163,189 @@ func TestFaultDaemonKilledMidJoin(t *testing.T) {
 func startDaemonKeep(t *testing.T, extra ...string) *daemonProc {
 	t.Helper()
 	return launchDaemon(t, nil, false, extra...)
+}
+
+// nmOwners reports each time NetworkManager takes its bus name.
+func nmOwners(t *testing.T) <-chan time.Time {
+	t.Helper()
+	conn := vmtest.SystemBus(t)
+	opts := []dbus.MatchOption{dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"),
+		dbus.WithMatchArg(0, "org.freedesktop.NetworkManager")}
+	if err := conn.AddMatchSignal(opts...); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 16)
+	conn.Signal(sigs)
+	out := make(chan time.Time, 16)
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); conn.RemoveSignal(sigs); _ = conn.RemoveMatchSignal(opts...) })
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if s.Name == "org.freedesktop.DBus.NameOwnerChanged" && len(s.Body) == 3 {
+					if owner, _ := s.Body[2].(string); owner != "" {
+						out <- time.Now()
+					}
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// stateWatch follows the backend's state stream for a whole test.
+type stateWatch struct {
+	t    *testing.T
+	ch   <-chan wifi.State
+	seen []string
+}
+
+func (e *wifiEnv) watch() *stateWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	return &stateWatch{t: e.t, ch: e.c.WatchState(ctx)}
+}
+
+// until reads states until pred holds, for at most limit.
+func (w *stateWatch) until(desc string, limit time.Duration, pred func(wifi.State) bool) time.Time {
+	w.t.Helper()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		select {
+		case s := <-w.ch:
+			w.seen = append(w.seen, s.String())
+			if pred(s) {
+				return time.Now()
+			}
+		case <-timer.C:
+			w.t.Fatalf("no state %s within %v; seen %v", desc, limit, w.seen)
+		}
+	}
+}
+
+// pendingAppears waits until a bluenet-pending profile exists.
+func pendingAppears(t *testing.T, e *wifiEnv) {
+	t.Helper()
+	if !waitFor(60*time.Second, func() bool { return len(namedProfiles(e)["bluenet-pending"]) > 0 }) {
+		t.Fatalf("no pending profile appeared: %+v", e.profiles())
+	}
+}
+
+// joinAsync runs a Join in the background.
+func joinAsync(e *wifiEnv, ssid, secret string) <-chan error {
+	res := make(chan error, 1)
+	go func() { err, _ := e.join(ssid, secret); res <- err }()
+	return res
+}
+
+func result(t *testing.T, res <-chan error, limit time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-res:
+		return err
+	case <-time.After(limit):
+		t.Fatalf("no join result within %v", limit)
+		return nil
+	}
+}
+
+// TestFaultsWiFi runs the Wi-Fi fault scenarios against the backend on the
+// guest's NetworkManager, sharing two access points: 1 NetworkManager
+// restarted while idle, 2 restarted in the middle of a join, 6 the radio
+// rfkill-blocked and unblocked, 5 the access point gone in the middle of a
+// join.
+func TestFaultsWiFi(t *testing.T) {
+	a := vmtest.AP{Iface: "wlan1", SSID: "FaultA", PSK: "fault-a-pass-1"}
+	b := vmtest.AP{Iface: "wlan2", SSID: "FaultB", PSK: "fault-b-pass-2"}
+	e := newWiFi(t, a, b)
+	e.waitSeen(a.SSID)
+	e.waitSeen(b.SSID)
+	e.mustJoin(a, "wpa-psk", false)
+	owners := nmOwners(t)
+	w := e.watch()
+
+	t.Run("1 NetworkManager restarted while idle", func(t *testing.T) {
+		w.t = t
+		vmtest.Sh(t, `pid=$(pidof NetworkManager); kill $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done`)
+		w.until("down", 30*time.Second, func(s wifi.State) bool { return s.Kind == wifi.Down })
+		vmtest.Sh(t, `NetworkManager --config=/run/nm.conf --debug >>$L/NetworkManager.log 2>&1 </dev/null &`)
+		var back time.Time
+		select {
+		case back = <-owners:
+		case <-time.After(60 * time.Second):
+			t.Fatal("NetworkManager not back on the bus")
+		}
+		up := w.until("connected to A again", 60*time.Second, connectedOn(a))
+		d := up.Sub(back)
+		t.Logf("MEASURE scenario 1: NetworkManager on the bus -> Connected %s with its address: %.2fs", a.SSID, d.Seconds())
+		if d > 2*time.Second {
+			t.Errorf("state back %.2fs after NetworkManager, want within 2 s", d.Seconds())
+		}
+		e.waitSeen(b.SSID)
+		e.mustJoin(b, "wpa-psk", false)
+		e.mustJoin(a, "wpa-psk", false)
+	})
+
+	t.Run("2 NetworkManager restarted mid-join", func(t *testing.T) {
+		w.t = t
+		res := joinAsync(e, b.SSID, b.PSK)
+		pendingAppears(t, e)
+		start := time.Now()
+		restartNM(t)
+		err := result(t, res, 90*time.Second)
+		t.Logf("join across the restart: %v (after %.2fs)", err, time.Since(start).Seconds())
+		ssid := settled(t, e, 90*time.Second)
+		t.Logf("MEASURE scenario 2: NetworkManager restarted mid-join -> settled on %q, no pending profile: %.2fs",
+			ssid, time.Since(start).Seconds())
+		if err == nil && ssid != b.SSID {
+			t.Errorf("join succeeded but the device is on %q", ssid)
+		}
+		if ssid != a.SSID {
+			e.mustJoin(a, "wpa-psk", false)
+		}
+	})
+
+	t.Run("6 rfkill block and unblock", func(t *testing.T) {
+		w.t = t
+		rf := `/sys/class/net/wlan0/phy80211/rfkill*/soft`
+		start := time.Now()
+		vmtest.Sh(t, "echo 1 > "+rf)
+		down := w.until("down", 30*time.Second, func(s wifi.State) bool { return s.Kind == wifi.Down })
+		t.Logf("MEASURE scenario 6: rfkill block -> Down: %.2fs", down.Sub(start).Seconds())
+		start = time.Now()
+		vmtest.Sh(t, "echo 0 > "+rf)
+		up := w.until("connected to A again", 90*time.Second, connectedOn(a))
+		t.Logf("MEASURE scenario 6: rfkill unblock -> Connected %s: %.2fs", a.SSID, up.Sub(start).Seconds())
+		settled(t, e, 30*time.Second)
+	})
+
+	t.Run("5 access point gone mid-join", func(t *testing.T) {
+		w.t = t
+		res := joinAsync(e, b.SSID, b.PSK)
+		pendingAppears(t, e)
+		start := time.Now()
+		vmtest.Sh(t, "AP_IF=wlan2 ap_stop")
+		err := result(t, res, 120*time.Second)
+		t.Logf("MEASURE scenario 5: access point stopped mid-join -> %v: %.2fs", err, time.Since(start).Seconds())
+		var je *wifi.JoinError
+		switch {
+		case err == nil:
+			t.Logf("the join completed before the access point went away")
+		case !errors.As(err, &je):
+			t.Errorf("join error %v is not a JoinError", err)
+		case je.Reason != wifi.ReasonNotFound && je.Reason != wifi.ReasonTimeout:
+			t.Errorf("join error reason %v, want not found or timed out", je.Reason)
+		case !je.RolledBack:
+			t.Errorf("join error %v: not rolled back", err)
+		}
+		if err != nil {
+			if ssid := settled(t, e, 60*time.Second); ssid != a.SSID {
+				t.Errorf("after the failed join the device is on %q, want %q", ssid, a.SSID)
+			}
+		}
+	})
 }
