@@ -15,7 +15,10 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/internal/att"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
 
@@ -348,4 +351,106 @@ func TestFaultsWiFi(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFaultCentralGoneMidLongWrite (scenario 7): a central writes the SSID,
+// then disconnects in the middle of a long (prepared) write of the password
+// at MTU 23. Nothing is joined; the next central starts clean: its
+// Credentials write without an SSID of its own is refused, and Result still
+// says no join.
+func TestFaultCentralGoneMidLongWrite(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := startDaemon(t, "-h", "longwrite", "-a", "Bluenet LongWrite")
+	uuid := func(s string) []byte { u := gatt.MustParseUUID(s); return u[:] }
+
+	c, hs := dialKernel(t, ctx, uuid(bluenet.SSIDUUID), uuid(bluenet.CredentialsUUID), uuid(bluenet.ResultUUID))
+	ssidH, credH, resH := hs[0].ValueHandle, hs[1].ValueHandle, hs[2].ValueHandle
+	if c.MTU() != 23 {
+		t.Fatalf("MTU %d, want 23 (the long write needs several Prepare Writes)", c.MTU())
+	}
+	if err := c.Write(ctx, ssidH, []byte("LongWriteNet")); err != nil {
+		t.Fatalf("write SSID: %v", err)
+	}
+	pw := []byte("a-long-password-for-a-prepared-write-01")
+	if err := c.PrepareWrite(ctx, credH, 0, pw[:18]); err != nil {
+		t.Fatalf("prepare write: %v", err)
+	}
+	if err := c.PrepareWrite(ctx, credH, 18, pw[18:36]); err != nil {
+		t.Fatalf("prepare write: %v", err)
+	}
+	c.Close() // no Execute Write: the central is gone mid-write
+	if !waitFor(15*time.Second, func() bool { s, ok := d.status(); return ok && len(s.Centrals) == 0 }) {
+		s, _ := d.status()
+		t.Fatalf("central still listed after it disconnected: %+v", s)
+	}
+	time.Sleep(300 * time.Millisecond) // the link is down: let the kernel finish (see dialRead)
+
+	c2, _ := dialKernel(t, ctx)
+	if v, err := c2.Read(ctx, resH); err != nil || len(v) == 0 || bluenet.ResultCode(v[0]) != bluenet.ResultNone {
+		t.Errorf("Result for the next central = %q, %v; want no join yet", v, err)
+	}
+	err := c2.Write(ctx, credH, pw)
+	var ae *att.Error
+	if !errors.As(err, &ae) {
+		t.Errorf("Credentials without an SSID from the next central: %v, want an ATT error", err)
+	}
+	if s, _ := d.status(); s.LastResult != "" && s.LastResult != bluenet.ResultNone.String() {
+		t.Errorf("a join ran: status %+v", s)
+	}
+	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t)}
+	if ps := e.profiles(); len(ps) != 0 {
+		t.Errorf("profiles after the abandoned write: %+v", ps)
+	}
+}
+
+// daemonStats is what scenario 8 watches of the daemon process.
+type daemonStats struct{ rssKB, threads, fds, profiles int }
+
+func statsOf(t *testing.T, e *wifiEnv, pid int) daemonStats {
+	t.Helper()
+	var st daemonStats
+	out := vmtest.Sh(t, fmt.Sprintf(`awk '/^VmRSS/{print $2} /^Threads/{print $2}' /proc/%d/status; ls /proc/%d/fd | wc -l`, pid, pid))
+	_, _ = fmt.Sscan(out, &st.rssKB, &st.threads, &st.fds)
+	st.profiles = len(e.profiles())
+	return st
+}
+
+// TestFaultProvisioningLoop (scenario 8, reduced): back-to-back
+// provisionings through the client, alternating the right and a wrong
+// password; every one gets the right result and the daemon's RSS, threads,
+// open fds and NetworkManager profiles do not grow.
+func TestFaultProvisioningLoop(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan3")
+	const rounds = 6
+	ap := vmtest.AP{Iface: "wlan3", SSID: "LoopNet", PSK: "loop-pass-4242"}
+	vmtest.StartAP(t, ap)
+	vmtest.Sh(t, "nm_wait_ssid LoopNet 90")
+	d := startDaemon(t, "-h", "loop", "-a", "Bluenet Loop")
+	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t)}
+	pid := d.cmd.Process.Pid
+	var first daemonStats
+	for i := 0; i < rounds; i++ {
+		pw, want := ap.PSK, 0
+		if i%2 == 1 {
+			pw, want = "wrong-loop-pass", 3
+		}
+		start := time.Now()
+		_, _, code := runBluenet(t, pw+"\n", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress, "-s", ap.SSID)
+		if code != want {
+			t.Errorf("round %d: exit %d, want %d", i, code, want)
+		}
+		t.Logf("round %d (%s): exit %d in %.2fs", i, map[int]string{0: "right", 3: "wrong"}[want], code, time.Since(start).Seconds())
+		if i == 1 {
+			first = statsOf(t, e, pid) // after one of each, so that lazily made things exist
+			t.Logf("MEASURE scenario 8 first: RSS %d kB, threads %d, fds %d, profiles %d", first.rssKB, first.threads, first.fds, first.profiles)
+		}
+	}
+	last := statsOf(t, e, pid)
+	t.Logf("MEASURE scenario 8 last (after %d rounds): RSS %d kB, threads %d, fds %d, profiles %d",
+		rounds, last.rssKB, last.threads, last.fds, last.profiles)
+	if last.fds > first.fds || last.profiles != 1 || first.profiles != 1 || last.rssKB > first.rssKB+4096 {
+		t.Errorf("growth: first %+v, last %+v (fds and profiles must not grow, RSS by at most 4 MiB)", first, last)
+	}
 }
