@@ -79,8 +79,8 @@ func launchDaemon(t *testing.T, env []string, reset bool, extra ...string) *daem
 	}
 	go func() { _ = d.cmd.Wait(); logf.Close(); close(d.done) }()
 	t.Cleanup(func() { d.stop(t) })
-	if !waitFor(30*time.Second, func() bool { s, ok := d.status(); return ok && s.Advertising }) {
-		t.Fatalf("daemon not advertising after 30s")
+	if !waitFor(60*time.Second, func() bool { s, ok := d.status(); return ok && s.Advertising }) {
+		t.Fatalf("daemon not advertising after 60s")
 	}
 	t.Logf("daemon start -> advertising: %.2fs", time.Since(start).Seconds())
 	return d

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -396,7 +397,9 @@ func TestFaultCentralGoneMidLongWrite(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Errorf("Credentials without an SSID from the next central: %v, want an ATT error", err)
 	}
-	if s, _ := d.status(); s.LastResult != "" && s.LastResult != bluenet.ResultNone.String() {
+	// The refused write sets Result to "invalid input"; a join would have
+	// set "joining" and then its outcome.
+	if s, _ := d.status(); s.LastResult != bluenet.ResultNone.String() && s.LastResult != bluenet.ResultInvalidInput.String() {
 		t.Errorf("a join ran: status %+v", s)
 	}
 	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t)}
@@ -452,5 +455,64 @@ func TestFaultProvisioningLoop(t *testing.T) {
 		rounds, last.rssKB, last.threads, last.fds, last.profiles)
 	if last.fds > first.fds || last.profiles != 1 || first.profiles != 1 || last.rssKB > first.rssKB+4096 {
 		t.Errorf("growth: first %+v, last %+v (fds and profiles must not grow, RSS by at most 4 MiB)", first, last)
+	}
+}
+
+// TestFaultBluetoothdKilledMidJoin (scenario 3): a central starts a join and
+// leaves; bluetoothd is SIGKILLed while NetworkManager activates the network
+// and started again. The join completes; the daemon registers its service
+// again and a central reads the final Connection State and Result.
+func TestFaultBluetoothdKilledMidJoin(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	ap := vmtest.AP{Iface: "wlan1", SSID: "BtKillNet", PSK: "btkill-pass-1"}
+	vmtest.StartAP(t, ap)
+	vmtest.Sh(t, "nm_wait_ssid BtKillNet 90")
+	startDaemon(t, "-h", "btkill", "-a", "Bluenet BtKill")
+	e := &wifiEnv{t: t, conn: vmtest.SystemBus(t)}
+	uuid := func(s string) []byte { u := gatt.MustParseUUID(s); return u[:] }
+
+	c, hs := dialKernel(t, ctx, uuid(bluenet.SSIDUUID), uuid(bluenet.CredentialsUUID))
+	if err := c.Write(ctx, hs[0].ValueHandle, []byte(ap.SSID)); err != nil {
+		t.Fatalf("write SSID: %v", err)
+	}
+	if err := c.Write(ctx, hs[1].ValueHandle, []byte(ap.PSK)); err != nil {
+		t.Fatalf("write credentials: %v", err)
+	}
+	pendingAppears(t, e)
+	c.Close() // while the link is up (see dialRead)
+	time.Sleep(300 * time.Millisecond)
+	bus := vmtest.SystemBus(t)
+	vmtest.Sh(t, `kill -KILL $(pidof bluetoothd); wait_for 10 "bluetoothd gone" sh -c '! pidof bluetoothd'`)
+	if n := len(namedProfiles(e)["bluenet-pending"]); n != 1 {
+		t.Logf("the join finished before bluetoothd was killed (pending profiles: %d)", n)
+	}
+	start := time.Now()
+	vmtest.Sh(t, `/usr/libexec/bluetooth/bluetoothd -n ${BLUETOOTHD_ARGS:-} >>$L/bluetoothd.log 2>&1 &`)
+	adv := advertising(t, ctx, bus, vmtest.PeripheralAdapter)
+	t.Logf("MEASURE scenario 3: bluetoothd restarted -> advertising again: %.2fs", adv.Sub(start).Seconds())
+	if ssid := settled(t, e, 90*time.Second); ssid != ap.SSID {
+		t.Fatalf("device on %q, want %q", ssid, ap.SSID)
+	}
+	var state, res []byte
+	ok := waitFor(60*time.Second, func() bool {
+		var err error
+		state, err = dialRead(ctx, gatt.MustParseUUID(bluenet.StateUUID))
+		if err != nil {
+			return false
+		}
+		res, err = dialRead(ctx, gatt.MustParseUUID(bluenet.ResultUUID))
+		return err == nil
+	})
+	if !ok {
+		t.Fatalf("no central could read State and Result after bluetoothd came back")
+	}
+	t.Logf("MEASURE scenario 3: bluetoothd restarted -> central read State %q and Result %q: %.2fs", state, res, time.Since(start).Seconds())
+	if !bytes.Equal(state, append([]byte{byte(bluenet.Connected)}, ap.SSID...)) {
+		t.Errorf("State = %q, want Connected %s", state, ap.SSID)
+	}
+	if len(res) == 0 || bluenet.ResultCode(res[0]) != bluenet.ResultOK {
+		t.Errorf("Result = %q, want connected", res)
 	}
 }
