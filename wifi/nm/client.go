@@ -423,9 +423,6 @@ func (c *Client) setOwner(ctx context.Context, owner string) {
 		c.log.Info("NetworkManager restarted", "owner", owner)
 	}
 	c.resync(ctx)
-	if owner != "" {
-		c.startReconcile(ctx)
-	}
 }
 
 // resync looks the device up again and re-reads the access points and the
@@ -443,6 +440,7 @@ func (c *Client) resync(ctx context.Context) {
 		}
 	}
 	c.mu.Lock()
+	found := dev != "" && c.dev != dev
 	if c.dev != dev {
 		c.log.Debug("device", "path", dev)
 		c.dev = dev
@@ -467,6 +465,11 @@ func (c *Client) resync(ctx context.Context) {
 		}
 	}
 	c.refreshState(ctx)
+	if found {
+		// NetworkManager has loaded its profiles by the time it has the
+		// device (it takes its bus name earlier).
+		c.startReconcile(ctx)
+	}
 }
 
 // refreshState re-reads the device's state, active connection, SSID and

@@ -28,8 +28,8 @@
 //
 // A join cut short (the daemon killed, NetworkManager restarted, which keeps
 // in-memory profiles in /run) can leave the pending profile behind. Each time
-// the Client finds NetworkManager (at New and after a restart) it
-// reconciles: a pending profile that is the device's connected active
+// the Client finds the device (at New, after NetworkManager restarted, when
+// the device comes back) it reconciles: a pending profile that is the device's connected active
 // connection is saved as ProfileName (renamed, autoconnect on, written to
 // disk, the older ones deleted), as a finished join would have done; any
 // other pending profile is deleted; of several ProfileName profiles the

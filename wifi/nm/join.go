@@ -211,8 +211,10 @@ func (c *Client) rollbackJoin(ctx context.Context, plan *joinPlan, act *activati
 	defer cancel()
 	je := &wifi.JoinError{Reason: act.Reason, Detail: act.Detail, Err: act.Err}
 	if act.Reason == wifi.ReasonUnavailable {
-		// NetworkManager is gone. Its in-memory profile survives a restart
-		// (in /run): reconcile removes it when NetworkManager is back.
+		// NetworkManager is gone, or the device. The in-memory profile
+		// survives a restart (in /run): reconcile removes it when the device
+		// is found again, or now if it is already back.
+		c.startReconcile(cctx)
 		return je
 	}
 	if act.Reason == wifi.ReasonTimeout || act.Reason == wifi.ReasonCanceled {

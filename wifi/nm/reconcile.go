@@ -13,8 +13,9 @@ import (
 const reconcilePoll = 200 * time.Millisecond
 
 // startReconcile checks for profiles left behind by an interrupted join each
-// time NetworkManager is found (at New and after it restarted) and, if there
-// are any, runs reconcile in the background. A Join waits for it (see
+// time the device is found (at New, after NetworkManager restarted, when the
+// device comes back) and, if there are any, runs reconcile in the
+// background. A Join waits for it (see
 // waitReconciled) and it waits for a running Join, so the two never
 // interleave.
 func (c *Client) startReconcile(ctx context.Context) {
