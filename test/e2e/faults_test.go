@@ -153,8 +153,11 @@ func TestFaultDaemonKilledMidJoin(t *testing.T) {
 			if ssid != want {
 				t.Errorf("device on %q, want %q", ssid, want)
 			}
+			if tc.want == "" {
+				return // the NetworkManager restart below is checked once
+			}
 			nmBack := restartNM(t)
-			if got := settled(t, e, 60*time.Second); got != ssid {
+			if got := settled(t, e, 90*time.Second); got != ssid {
 				t.Errorf("after a NetworkManager restart the device is on %q, want %q", got, ssid)
 			}
 			t.Logf("MEASURE NetworkManager restart after reconciliation -> settled: %.2fs", time.Since(nmBack).Seconds())
@@ -437,7 +440,7 @@ func statsOf(t *testing.T, e *wifiEnv, pid int) daemonStats {
 // open fds and NetworkManager profiles do not grow.
 func TestFaultProvisioningLoop(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan3")
-	const rounds = 6
+	const rounds = 4
 	ap := vmtest.AP{Iface: "wlan3", SSID: "LoopNet", PSK: "loop-pass-4242"}
 	vmtest.StartAP(t, ap)
 	vmtest.Sh(t, "nm_wait_ssid LoopNet 90")
