@@ -172,16 +172,15 @@ func startDaemonKeep(t *testing.T, extra ...string) *daemonProc {
 	return launchDaemon(t, nil, false, extra...)
 }
 
-// nmOwners reports each time NetworkManager takes its bus name.
-func nmOwners(t *testing.T) <-chan time.Time {
+// signalTimes reports when signals matching opts and accepted by ok
+// arrive, until the test ends (a full channel drops reports).
+func signalTimes(t *testing.T, ok func(*dbus.Signal) bool, opts ...dbus.MatchOption) <-chan time.Time {
 	t.Helper()
 	conn := vmtest.SystemBus(t)
-	opts := []dbus.MatchOption{dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"),
-		dbus.WithMatchArg(0, "org.freedesktop.NetworkManager")}
 	if err := conn.AddMatchSignal(opts...); err != nil {
 		t.Fatal(err)
 	}
-	sigs := make(chan *dbus.Signal, 16)
+	sigs := make(chan *dbus.Signal, 64)
 	conn.Signal(sigs)
 	out := make(chan time.Time, 16)
 	done := make(chan struct{})
@@ -192,15 +191,29 @@ func nmOwners(t *testing.T) <-chan time.Time {
 			case <-done:
 				return
 			case s := <-sigs:
-				if s.Name == "org.freedesktop.DBus.NameOwnerChanged" && len(s.Body) == 3 {
-					if owner, _ := s.Body[2].(string); owner != "" {
-						out <- time.Now()
+				if ok(s) {
+					select {
+					case out <- time.Now():
+					default:
 					}
 				}
 			}
 		}
 	}()
 	return out
+}
+
+// nmOwners reports each time NetworkManager takes its bus name.
+func nmOwners(t *testing.T) <-chan time.Time {
+	t.Helper()
+	return signalTimes(t, func(s *dbus.Signal) bool {
+		if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 {
+			return false
+		}
+		owner, _ := s.Body[2].(string)
+		return owner != ""
+	}, dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"),
+		dbus.WithMatchArg(0, "org.freedesktop.NetworkManager"))
 }
 
 // stateWatch follows the backend's state stream for a whole test.
@@ -531,35 +544,15 @@ func TestFaultBluetoothdKilledMidJoin(t *testing.T) {
 	}
 }
 
-// devActivated reports the first time after the call that a NetworkManager
-// device enters ACTIVATED (100).
+// devActivated reports each time a NetworkManager device enters
+// ACTIVATED (100).
 func devActivated(t *testing.T) <-chan time.Time {
 	t.Helper()
-	conn := vmtest.SystemBus(t)
-	opts := []dbus.MatchOption{dbus.WithMatchInterface("org.freedesktop.NetworkManager.Device"), dbus.WithMatchMember("StateChanged")}
-	if err := conn.AddMatchSignal(opts...); err != nil {
-		t.Fatal(err)
-	}
-	sigs := make(chan *dbus.Signal, 64)
-	conn.Signal(sigs)
-	out := make(chan time.Time, 1)
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); conn.RemoveSignal(sigs); _ = conn.RemoveMatchSignal(opts...) })
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-sigs:
-				if s.Name != "org.freedesktop.NetworkManager.Device.StateChanged" || len(s.Body) != 3 {
-					continue
-				}
-				if st, _ := s.Body[0].(uint32); st == 100 {
-					out <- time.Now()
-					return
-				}
-			}
+	return signalTimes(t, func(s *dbus.Signal) bool {
+		if s.Name != "org.freedesktop.NetworkManager.Device.StateChanged" || len(s.Body) != 3 {
+			return false
 		}
-	}()
-	return out
+		st, _ := s.Body[0].(uint32)
+		return st == 100
+	}, dbus.WithMatchInterface("org.freedesktop.NetworkManager.Device"), dbus.WithMatchMember("StateChanged"))
 }
