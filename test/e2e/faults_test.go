@@ -544,15 +544,19 @@ func TestFaultBluetoothdKilledMidJoin(t *testing.T) {
 	}
 }
 
-// devActivated reports each time a NetworkManager device enters
+// devActivated reports each time NetworkManager's device for wlan0 enters
 // ACTIVATED (100).
 func devActivated(t *testing.T) <-chan time.Time {
 	t.Helper()
+	conn := vmtest.SystemBus(t)
 	return signalTimes(t, func(s *dbus.Signal) bool {
 		if s.Name != "org.freedesktop.NetworkManager.Device.StateChanged" || len(s.Body) != 3 {
 			return false
 		}
-		st, _ := s.Body[0].(uint32)
-		return st == 100
+		if st, _ := s.Body[0].(uint32); st != 100 {
+			return false
+		}
+		v, err := conn.Object("org.freedesktop.NetworkManager", s.Path).GetProperty("org.freedesktop.NetworkManager.Device.Interface")
+		return err == nil && v.Value() == "wlan0"
 	}, dbus.WithMatchInterface("org.freedesktop.NetworkManager.Device"), dbus.WithMatchMember("StateChanged"))
 }
