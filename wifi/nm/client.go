@@ -298,7 +298,13 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 		case ifaceNM + ".DeviceAdded", ifaceNM + ".DeviceRemoved":
 			c.resync(ctx)
 		case ifaceProperties + ".PropertiesChanged":
-			if changed(sig, ifaceNM, "WirelessEnabled") {
+			switch {
+			case changed(sig, ifaceNM, "Devices", "Startup"):
+				// A NetworkManager that just took its bus name may not have
+				// its objects yet: look the device up again once it lists
+				// its devices or ends its start-up.
+				c.resync(ctx)
+			case changed(sig, ifaceNM, "WirelessEnabled"):
 				c.refreshState(ctx)
 			}
 		}
