@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/bluenet-project/bluenet/internal/config"
 )
 
 // defaultConfigFile is read when it exists; a missing file is not an error.
@@ -29,7 +28,7 @@ func bindEnv(fs *pflag.FlagSet, name, key string) {
 // applyConfig fills the flags of cmd that were not given on the command line
 // from the environment and the configuration file.
 func applyConfig(cmd *cobra.Command, file string) error {
-	conf, err := readConfig(file)
+	conf, err := config.Read(file)
 	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !cmd.Flags().Changed("config")) {
 		return usageError{err}
 	}
@@ -53,35 +52,4 @@ func applyConfig(cmd *cobra.Command, file string) error {
 		}
 	})
 	return ferr
-}
-
-// readConfig parses KEY=value lines; blank lines and lines starting with #
-// are ignored, and values may be quoted.
-func readConfig(name string) (map[string]string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	defer f.Close()
-	conf := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("configuration %s:%d: want KEY=value", name, n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
-		conf[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("configuration %s: %w", name, err)
-	}
-	return conf, nil
 }

@@ -355,6 +355,17 @@ func (c *Conn) WriteLong(ctx context.Context, handle uint16, value []byte) error
 	return err
 }
 
+// PrepareWrite sends one Prepare Write Request (part of value at offset,
+// queued by the peer until an Execute Write Request) and checks the echo.
+func (c *Conn) PrepareWrite(ctx context.Context, handle, offset uint16, part []byte) error {
+	pdu := append([]byte{opPrepWriteReq, byte(handle), byte(handle >> 8), byte(offset), byte(offset >> 8)}, part...)
+	r, err := c.request(ctx, pdu, opPrepWriteRsp)
+	if err == nil && string(r) != string(pdu[1:]) {
+		err = fmt.Errorf("att: prepare write echo differs at offset %d", offset)
+	}
+	return err
+}
+
 // WriteCommand sends a Write Command (write without response).
 func (c *Conn) WriteCommand(handle uint16, value []byte) error {
 	return c.send(append([]byte{opWriteCmd, byte(handle), byte(handle >> 8)}, value...))

@@ -547,6 +547,31 @@ func (f *NM) AddProfile(id string, ssid []byte, psk string, autoconnect bool) db
 	return f.addProfileLocked(s, "disk").path
 }
 
+// AddMemoryProfile stores an in-memory profile (as AddAndActivateConnection2
+// with persist "memory" does) named id for a WPA-PSK (or, with psk empty,
+// open) network, with autoconnect off, and returns its path. It stands for
+// a profile left behind by a client that stopped in the middle of a join.
+func (f *NM) AddMemoryProfile(id string, ssid []byte, psk string) dbus.ObjectPath {
+	s := map[string]map[string]dbus.Variant{
+		"connection": {
+			"id": dbus.MakeVariant(id), "type": dbus.MakeVariant("802-11-wireless"),
+			"autoconnect": dbus.MakeVariant(false),
+		},
+		"802-11-wireless": {"ssid": dbus.MakeVariant(bytes.Clone(ssid))},
+		"ipv4":            {"method": dbus.MakeVariant("auto"), "may-fail": dbus.MakeVariant(false)},
+	}
+	if psk != "" {
+		s["802-11-wireless-security"] = map[string]dbus.Variant{
+			"key-mgmt": dbus.MakeVariant("wpa-psk"), "psk": dbus.MakeVariant(psk),
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	s["connection"]["uuid"] = dbus.MakeVariant(fmt.Sprintf("00000000-0000-4000-8000-%012d", f.next))
+	return f.addProfileLocked(s, "memory").path
+}
+
 // Activate starts activating the profile at path, as if NetworkManager
 // autoconnected it.
 func (f *NM) Activate(path dbus.ObjectPath) error {

@@ -51,8 +51,17 @@ func startDaemon(t *testing.T, extra ...string) *daemonProc {
 // startDaemonEnv is startDaemon with extra environment variables.
 func startDaemonEnv(t *testing.T, env []string, extra ...string) *daemonProc {
 	t.Helper()
-	vmtest.ResetWiFi(t)
-	vmtest.ForgetDevices(t)
+	return launchDaemon(t, env, true, extra...)
+}
+
+// launchDaemon starts the daemon; with reset, from a device that knows no
+// Wi-Fi network and a central that knows no device.
+func launchDaemon(t *testing.T, env []string, reset bool, extra ...string) *daemonProc {
+	t.Helper()
+	if reset {
+		vmtest.ResetWiFi(t)
+		vmtest.ForgetDevices(t)
+	}
 	d := &daemonProc{log: filepath.Join(vmtest.LogDir(), "bluenet.log"),
 		statusFile: filepath.Join(t.TempDir(), "status.json"), done: make(chan struct{})}
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -70,8 +79,8 @@ func startDaemonEnv(t *testing.T, env []string, extra ...string) *daemonProc {
 	}
 	go func() { _ = d.cmd.Wait(); logf.Close(); close(d.done) }()
 	t.Cleanup(func() { d.stop(t) })
-	if !waitFor(30*time.Second, func() bool { s, ok := d.status(); return ok && s.Advertising }) {
-		t.Fatalf("daemon not advertising after 30s")
+	if !waitFor(60*time.Second, func() bool { s, ok := d.status(); return ok && s.Advertising }) {
+		t.Fatalf("daemon not advertising after 60s")
 	}
 	t.Logf("daemon start -> advertising: %.2fs", time.Since(start).Seconds())
 	return d

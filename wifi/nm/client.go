@@ -30,7 +30,11 @@ type Client struct {
 	loopEnd chan struct{} // closed when loop returns
 	once    sync.Once
 
-	joinMu sync.Mutex // held by the running Join (TryLock → busy)
+	joinMu sync.Mutex // held by the running Join (TryLock → busy) or reconcile
+
+	life   context.Context // canceled by Close; bounds background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background work (reconcile)
 
 	// mu guards everything below. It is never held across a D-Bus call.
 	mu       sync.Mutex
@@ -43,6 +47,8 @@ type Client struct {
 	listener *listener // the running Join's signal feed, or nil
 	lastScan time.Time
 	closed   bool
+	// reconciling is closed when the last reconcile started has ended.
+	reconciling chan struct{}
 
 	// The Watch streams; set under mu so that they follow state and aps.
 	stateHub *watch.Hub[wifi.State]
@@ -76,6 +82,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		stateHub: watch.New(wifi.State{Kind: wifi.Down}, wifi.State.Clone),
 		apHub:    watch.New[[]wifi.AccessPoint](nil, wifi.CloneAccessPoints),
 	}
+	c.life, c.cancel = context.WithCancel(context.Background())
 	c.matches = [][]dbus.MatchOption{
 		{dbus.WithMatchSender(ifaceDBus), dbus.WithMatchInterface(ifaceDBus),
 			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)},
@@ -106,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		close(c.done)
+		c.cancel()
 		c.conn.RemoveSignal(c.sigCh)
 		for _, m := range c.matches {
 			_ = c.conn.RemoveMatchSignal(m...)
@@ -114,6 +122,7 @@ func (c *Client) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
+		c.wg.Wait()
 		c.stateHub.Close()
 		c.apHub.Close()
 	})
@@ -243,7 +252,13 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 		case ifaceNM + ".DeviceAdded", ifaceNM + ".DeviceRemoved":
 			c.resync(ctx)
 		case ifaceProperties + ".PropertiesChanged":
-			if changed(sig, ifaceNM, "WirelessEnabled") {
+			switch {
+			case changed(sig, ifaceNM, "Devices", "Startup"):
+				// A NetworkManager that just took its bus name may not have
+				// its objects yet: look the device up again once it lists
+				// its devices or ends its start-up.
+				c.resync(ctx)
+			case changed(sig, ifaceNM, "WirelessEnabled"):
 				c.refreshState(ctx)
 			}
 		}
@@ -385,6 +400,7 @@ func (c *Client) resync(ctx context.Context) {
 		}
 	}
 	c.mu.Lock()
+	found := dev != "" && c.dev != dev
 	if c.dev != dev {
 		c.log.Debug("device", "path", dev)
 		c.dev = dev
@@ -409,6 +425,11 @@ func (c *Client) resync(ctx context.Context) {
 		}
 	}
 	c.refreshState(ctx)
+	if found {
+		// NetworkManager has loaded its profiles by the time it has the
+		// device (it takes its bus name earlier).
+		c.startReconcile(ctx)
+	}
 }
 
 // refreshState re-reads the device's state, active connection, SSID and

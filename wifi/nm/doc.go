@@ -26,6 +26,18 @@
 // profile once more and, if that fails too, reports wifi.ErrFailed, never
 // a wrong password.
 //
+// A join cut short (the daemon killed, NetworkManager restarted, which keeps
+// in-memory profiles in /run) can leave the pending profile behind. Each time
+// the Client finds the device (at New, after NetworkManager restarted, when
+// the device comes back) it reconciles: a pending profile that is the device's connected active
+// connection is saved as ProfileName (renamed, autoconnect on, written to
+// disk, the older ones deleted), as a finished join would have done; any
+// other pending profile is deleted; of several ProfileName profiles the
+// active (else the most recently used) one is kept; and if the device is then
+// on no network, the ProfileName profile is activated. An activation under
+// way is awaited (at most JoinTimeout) first. A Join waits for the
+// reconciliation.
+//
 // Only one join runs at a time: a second Join while one runs returns at once
 // with wifi.ErrBusy and changes nothing (it does not supersede the first).
 //

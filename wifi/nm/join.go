@@ -41,6 +41,46 @@ func (c *Client) Join(ctx context.Context, ssid []byte, cred wifi.Credentials) e
 	return je
 }
 
+// joinPlan is what prepare decided for a join, before NetworkManager is
+// asked to change anything.
+type joinPlan struct {
+	ssid     []byte
+	cred     wifi.Credentials
+	sec      wifi.Security
+	hidden   bool
+	dev      dbus.ObjectPath // the device of Config.Interface
+	prevConn dbus.ObjectPath // the profile active before the join, or ""
+	pending  string          // the new profile's temporary name
+	log      *slog.Logger
+	start    time.Time
+}
+
+// settings returns the new profile's settings under the temporary name.
+func (p *joinPlan) settings(iface string) settingsMap {
+	return buildSettings(p.pending, iface, p.ssid, p.sec, p.hidden, p.cred)
+}
+
+// outcome is how an activation ended: Reason is wifi.ReasonNone once it is
+// ACTIVATED. KeysDone reports that the device got to IP_CONFIG, i.e. the key
+// exchange had succeeded.
+type outcome struct {
+	Reason   wifi.Reason
+	Detail   string
+	Err      error
+	KeysDone bool
+}
+
+// activation is a new profile NetworkManager added and what came of
+// activating it.
+type activation struct {
+	conn, ac dbus.ObjectPath // the new profile and its (last) active connection
+	outcome
+}
+
+// join runs a join in three steps: prepare (validate, choose the security,
+// remember the connection to fall back to), activate (add the pending
+// profile and follow its activation, once more after a link lost after the
+// key exchange) and then commit or roll back.
 func (c *Client) join(ctx context.Context, ssid []byte, cred wifi.Credentials) error {
 	if err := wifi.ValidateSSID(ssid); err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
@@ -48,111 +88,147 @@ func (c *Client) join(ctx context.Context, ssid []byte, cred wifi.Credentials) e
 	if err := cred.Validate(); err != nil {
 		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
+	if err := c.waitReconciled(ctx); err != nil {
+		return c.callFailed(err)
+	}
 	if !c.joinMu.TryLock() {
 		return &wifi.JoinError{Reason: wifi.ReasonBusy, Detail: "another join is running"}
 	}
 	defer c.joinMu.Unlock()
 
+	plan, err := c.prepare(ctx, ssid, cred)
+	if err != nil {
+		return err
+	}
+	ctx, stopEAP := c.watchEAP(ctx, plan.log, cred)
+	defer stopEAP()
+	act, err := c.activate(ctx, plan)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(plan.start).Round(time.Millisecond)
+	if act.Reason == wifi.ReasonNone {
+		plan.log.Info("join: activated", "elapsed", elapsed)
+		return c.commit(ctx, plan.log, act.conn, plan.settings(c.cfg.Interface))
+	}
+	act.Reason, act.Detail, act.Err = eapOutcome(ctx, act.Reason, act.Detail, act.Err)
+	plan.log.Info("join: failed", "reason", act.Reason.String(), "detail", act.Detail, "elapsed", elapsed)
+	return c.rollbackJoin(ctx, plan, act)
+}
+
+// prepare checks that NetworkManager and the device can take a join, chooses
+// the security from the access points seen, and records the profile active
+// now (to fall back to). It changes nothing.
+func (c *Client) prepare(ctx context.Context, ssid []byte, cred wifi.Credentials) (*joinPlan, error) {
 	c.mu.Lock()
 	owner, dev, kind, closed := c.owner, c.dev, c.state.Kind, c.closed
 	c.mu.Unlock()
 	switch {
 	case closed:
-		return &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "client closed"}
+		return nil, &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "client closed"}
 	case owner == "":
-		return &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "NetworkManager is not running"}
+		return nil, &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "NetworkManager is not running"}
 	case dev == "":
-		return &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "no device " + c.cfg.Interface}
+		return nil, &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "no device " + c.cfg.Interface}
 	case kind == wifi.Down:
-		return &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "device " + c.cfg.Interface + " is down"}
+		return nil, &wifi.JoinError{Reason: wifi.ReasonUnavailable, Detail: "device " + c.cfg.Interface + " is down"}
 	}
 
 	sec, hidden, err := chooseSecurity(c.securitiesFor(ssid), cred)
 	if err != nil {
-		return &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
+		return nil, &wifi.JoinError{Reason: wifi.ReasonInvalid, Err: err}
 	}
-	log := c.log.With("ssid", string(ssid), "security", sec.String(), "hidden", hidden)
-	start := time.Now()
-	log.Info("join: start")
-	secured := sec != wifi.SecurityOpen
-	ctx, stopEAP := c.watchEAP(ctx, log, cred)
-	defer stopEAP()
+	plan := &joinPlan{ssid: ssid, cred: cred, sec: sec, hidden: hidden, dev: dev,
+		pending: c.cfg.ProfileName + "-pending", start: time.Now(),
+		log: c.log.With("ssid", string(ssid), "security", sec.String(), "hidden", hidden)}
+	plan.log.Info("join: start")
 
-	// Remember what to fall back to.
-	var prevConn dbus.ObjectPath
 	if v, err := c.getProp(ctx, dev, ifaceDevice, "ActiveConnection"); err == nil {
 		if ac, _ := v.Value().(dbus.ObjectPath); ac != "" && ac != "/" {
 			if v, err := c.getProp(ctx, ac, ifaceActive, "Connection"); err == nil {
-				prevConn, _ = v.Value().(dbus.ObjectPath)
+				plan.prevConn, _ = v.Value().(dbus.ObjectPath)
 			}
 		}
 	}
-	log.Debug("join: previous connection", "profile", prevConn)
+	plan.log.Debug("join: previous connection", "profile", plan.prevConn)
+	return plan, nil
+}
 
-	pending := c.cfg.ProfileName + "-pending"
-	c.deleteProfiles(ctx, log, pending, "")
+// activate adds the new network as an in-memory profile under the pending
+// name and activates it, following the activation to its end. If the link
+// is lost after a successful key exchange (the secret is right; NetworkManager
+// then says NO_SECRETS, like a wrong password) it activates the profile once
+// more. It returns an error only when NetworkManager refused to add the
+// profile, so that there is nothing to clean up.
+func (c *Client) activate(ctx context.Context, plan *joinPlan) (*activation, error) {
+	c.deleteProfiles(ctx, plan.log, plan.pending, "")
 
-	// Feed signals to this goroutine from before the activation starts.
+	// Feed signals to this goroutine from before the activation starts: it
+	// may be over when AddAndActivateConnection2 returns.
 	signals, unlisten := c.listen()
-	listening := true
-	defer func() {
-		if listening {
-			unlisten()
-		}
-	}()
-
-	settings := buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, cred)
-	var connPath, acPath dbus.ObjectPath
+	act := &activation{}
 	var result map[string]dbus.Variant
 	// Not bounded by ctx: once NetworkManager may have added the profile, we
 	// must learn its path to clean up.
-	err = c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".AddAndActivateConnection2", settings, dev, dbus.ObjectPath("/"),
-		map[string]dbus.Variant{"persist": dbus.MakeVariant("memory")}).Store(&connPath, &acPath, &result)
+	err := c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".AddAndActivateConnection2",
+		plan.settings(c.cfg.Interface), plan.dev, dbus.ObjectPath("/"),
+		map[string]dbus.Variant{"persist": dbus.MakeVariant("memory")}).Store(&act.conn, &act.ac, &result)
 	if err != nil {
-		return c.callFailed(err)
-	}
-	log = log.With("profile", connPath, "active", acPath)
-	log.Debug("join: activating")
-
-	reason, detail, werr, keysDone := c.waitActivated(ctx, signals, dev, acPath, secured)
-	unlisten()
-	listening = false
-	if reason != wifi.ReasonNone && reason != wifi.ReasonCanceled && keysDone {
-		// The key exchange had succeeded, so the secret is right: the access
-		// point dropped the link afterwards (NetworkManager then reports
-		// NO_SECRETS, like a wrong password). Try once more.
-		log.Info("join: link lost after the key exchange, activating again", "detail", detail)
-		signals, unlisten = c.listen()
-		listening = true
-		if err := c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".ActivateConnection", connPath, dev, dbus.ObjectPath("/")).Store(&acPath); err != nil {
-			reason, detail, werr = wifi.ReasonFailed, "activating again after the link was lost", err
-		} else {
-			reason, detail, werr, _ = c.waitActivated(ctx, signals, dev, acPath, secured)
-		}
 		unlisten()
-		listening = false
+		return nil, c.callFailed(err)
 	}
-	if reason == wifi.ReasonNone {
-		log.Info("join: activated", "elapsed", time.Since(start).Round(time.Millisecond))
-		return c.commit(ctx, log, connPath, buildSettings(pending, c.cfg.Interface, ssid, sec, hidden, cred))
-	}
-	reason, detail, werr = eapOutcome(ctx, reason, detail, werr)
-	log.Info("join: failed", "reason", reason.String(), "detail", detail, "elapsed", time.Since(start).Round(time.Millisecond))
+	plan.log = plan.log.With("profile", act.conn, "active", act.ac)
+	plan.log.Debug("join: activating")
+	act.outcome = c.waitActivated(ctx, signals, plan.dev, act.ac, plan.sec != wifi.SecurityOpen)
+	unlisten()
 
-	// Clean up and roll back, even when ctx is done.
+	if !act.retryable() {
+		return act, nil
+	}
+	plan.log.Info("join: link lost after the key exchange, activating again", "detail", act.Detail)
+	signals, unlisten = c.listen()
+	defer unlisten()
+	if err := c.call(context.WithoutCancel(ctx), rootPath, ifaceNM+".ActivateConnection",
+		act.conn, plan.dev, dbus.ObjectPath("/")).Store(&act.ac); err != nil {
+		act.outcome = outcome{Reason: wifi.ReasonFailed, Detail: "activating again after the link was lost", Err: err}
+		return act, nil
+	}
+	act.outcome = c.waitActivated(ctx, signals, plan.dev, act.ac, plan.sec != wifi.SecurityOpen)
+	return act, nil
+}
+
+// retryable reports whether an activation failed after the key exchange had
+// succeeded, for a reason that another activation may not meet: not a
+// cancellation and not NetworkManager gone.
+func (a *activation) retryable() bool {
+	switch a.Reason {
+	case wifi.ReasonNone, wifi.ReasonCanceled, wifi.ReasonUnavailable:
+		return false
+	}
+	return a.KeysDone
+}
+
+// rollbackJoin ends a failed join: it deletes the new profile and
+// re-activates the previous connection, even when ctx is done, and returns
+// the JoinError.
+func (c *Client) rollbackJoin(ctx context.Context, plan *joinPlan, act *activation) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*c.cfg.CallTimeout)
 	defer cancel()
-	je := &wifi.JoinError{Reason: reason, Detail: detail, Err: werr}
-	if reason == wifi.ReasonUnavailable {
-		return je // NetworkManager is gone; the in-memory profile went with it
+	je := &wifi.JoinError{Reason: act.Reason, Detail: act.Detail, Err: act.Err}
+	if act.Reason == wifi.ReasonUnavailable {
+		// NetworkManager is gone, or the device. The in-memory profile
+		// survives a restart (in /run): reconcile removes it when the device
+		// is found again, or now if it is already back.
+		c.startReconcile(cctx)
+		return je
 	}
-	if reason == wifi.ReasonTimeout || reason == wifi.ReasonCanceled {
-		_ = c.call(cctx, rootPath, ifaceNM+".DeactivateConnection", acPath).Err
+	if act.Reason == wifi.ReasonTimeout || act.Reason == wifi.ReasonCanceled {
+		_ = c.call(cctx, rootPath, ifaceNM+".DeactivateConnection", act.ac).Err
 	}
-	if err := c.call(cctx, connPath, ifaceConnection+".Delete").Err; err != nil {
-		log.Warn("join: delete failed profile", "err", err)
+	if err := c.call(cctx, act.conn, ifaceConnection+".Delete").Err; err != nil {
+		plan.log.Warn("join: delete failed profile", "err", err)
 	}
-	je.RolledBack = c.rollback(cctx, log, dev, prevConn)
+	je.RolledBack = c.rollback(cctx, plan.log, plan.dev, plan.prevConn)
 	return je
 }
 
@@ -181,16 +257,16 @@ func (c *Client) callFailed(err error) error {
 
 // waitActivated follows the activation of acPath on dev until it is
 // ACTIVATED (ReasonNone), fails, times out, ctx is done or NetworkManager
-// leaves the bus. keysDone reports that the device got to IP_CONFIG, i.e.
-// the key exchange had succeeded: a later failure is then not a wrong
-// password, whatever reason NetworkManager gives.
-func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal, dev, acPath dbus.ObjectPath, secured bool) (_ wifi.Reason, _ string, _ error, keysDone bool) {
+// leaves the bus. After the device got to IP_CONFIG (KeysDone) a failure is
+// not a wrong password, whatever reason NetworkManager gives.
+func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal, dev, acPath dbus.ObjectPath, secured bool) outcome {
+	keysDone := false
 	timer := time.NewTimer(c.cfg.JoinTimeout)
 	defer timer.Stop()
 	var lastDevReason uint32 // the last notable reason of a device state change
 	seenOurs := false        // the device's ActiveConnection was acPath at least once
 	onOurs := true           // the device's ActiveConnection is acPath (as far as signals tell)
-	devFailure := func(r uint32) (wifi.Reason, string, error, bool) {
+	devFailure := func(r uint32) outcome {
 		if r == 0 || r == 1 {
 			r = lastDevReason
 		}
@@ -198,7 +274,7 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 		if keysDone && reason == wifi.ReasonWrongPassword {
 			reason = wifi.ReasonFailed
 		}
-		return reason, "NetworkManager device reason " + devReasonString(r), nil, keysDone
+		return outcome{reason, "NetworkManager device reason " + devReasonString(r), nil, keysDone}
 	}
 
 	// The activation may already be over when AddAndActivateConnection2
@@ -207,21 +283,21 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 	for {
 		select {
 		case <-ctx.Done():
-			return wifi.ReasonCanceled, "", ctx.Err(), keysDone
+			return outcome{wifi.ReasonCanceled, "", ctx.Err(), keysDone}
 		case <-c.done:
-			return wifi.ReasonCanceled, "client closed", nil, keysDone
+			return outcome{wifi.ReasonCanceled, "client closed", nil, keysDone}
 		case <-timer.C:
-			return wifi.ReasonTimeout, fmt.Sprintf("not activated within %v", c.cfg.JoinTimeout), nil, keysDone
+			return outcome{wifi.ReasonTimeout, fmt.Sprintf("not activated within %v", c.cfg.JoinTimeout), nil, keysDone}
 		case sig := <-listener:
 			switch {
 			case sig.Name == ifaceDBus+".NameOwnerChanged":
-				return wifi.ReasonUnavailable, "NetworkManager left the bus", nil, keysDone
+				return outcome{wifi.ReasonUnavailable, "NetworkManager left the bus", nil, keysDone}
 			case sig.Path == acPath && sig.Name == ifaceActive+".StateChanged" && len(sig.Body) == 2:
 				st, _ := sig.Body[0].(uint32)
 				r, _ := sig.Body[1].(uint32)
 				switch st {
 				case acActivated:
-					return wifi.ReasonNone, "", nil, keysDone
+					return outcome{wifi.ReasonNone, "", nil, keysDone}
 				case acDeactivated:
 					if lastDevReason != 0 {
 						return devFailure(lastDevReason)
@@ -230,13 +306,13 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 					if keysDone && reason == wifi.ReasonWrongPassword {
 						reason = wifi.ReasonFailed
 					}
-					return reason, fmt.Sprintf("NetworkManager active connection reason %d", r), nil, keysDone
+					return outcome{reason, fmt.Sprintf("NetworkManager active connection reason %d", r), nil, keysDone}
 				}
 			case sig.Path == acPath && sig.Name == ifaceProperties+".PropertiesChanged" && changed(sig, ifaceActive, "State"):
 				m, _ := sig.Body[1].(map[string]dbus.Variant)
 				switch st, _ := m["State"].Value().(uint32); st {
 				case acActivated:
-					return wifi.ReasonNone, "", nil, keysDone
+					return outcome{wifi.ReasonNone, "", nil, keysDone}
 				case acDeactivated:
 					return devFailure(lastDevReason)
 				}
@@ -262,7 +338,7 @@ func (c *Client) waitActivated(ctx context.Context, listener <-chan *dbus.Signal
 				case p == acPath:
 					seenOurs = true
 				case seenOurs && p != "/" && p != "":
-					return wifi.ReasonFailed, "another connection was activated on the device", nil, keysDone
+					return outcome{wifi.ReasonFailed, "another connection was activated on the device", nil, keysDone}
 				}
 			}
 		}
@@ -384,3 +460,4 @@ func buildSettings(id, iface string, ssid []byte, sec wifi.Security, hidden bool
 	addSecurity(s, sec, cred)
 	return s
 }
+

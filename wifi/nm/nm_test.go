@@ -35,15 +35,7 @@ func setup(t *testing.T, fcfg nmfake.Config, cfg nm.Config, nets ...nmfake.Netwo
 	for _, n := range nets {
 		fake.AddNetwork(n)
 	}
-	cfg.Conn = bus.Conn(t)
-	ctx, cancel := context.WithTimeout(context.Background(), guard)
-	defer cancel()
-	c, err := nm.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("nm.New: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &env{fake: fake, c: c, bus: bus}
+	return &env{fake: fake, c: startClient(t, bus, cfg), bus: bus}
 }
 
 func ctxT(t *testing.T) context.Context {
