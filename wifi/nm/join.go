@@ -460,4 +460,3 @@ func buildSettings(id, iface string, ssid []byte, sec wifi.Security, hidden bool
 	addSecurity(s, sec, cred)
 	return s
 }
-
