@@ -35,25 +35,28 @@ const (
 	btSecurityMedium = 2 // encryption, no MITM protection: Just Works will do
 )
 
-// startBtmon records HCI traffic of every controller into $L/btmon.log
-// until the test ends, and returns a function that reads the log so far.
+// startBtmon records HCI traffic of every controller into
+// $L/<test>.btsnoop (written unbuffered, so nothing is lost when it is
+// killed) until the test ends, and returns a function that decodes the
+// record so far as btmon's text.
 func startBtmon(t *testing.T) func() string {
 	t.Helper()
-	p := filepath.Join(vmtest.LogDir(), "btmon.log")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("btmon", "--no-pager")
-	cmd.Stdout, cmd.Stderr = f, f
+	p := filepath.Join(vmtest.LogDir(), t.Name()+".btsnoop")
+	cmd := exec.Command("btmon", "-w", p)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("btmon: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); f.Close() })
-	time.Sleep(500 * time.Millisecond) // let it open the monitor channel
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		// Keep a text copy with the guest logs.
+		out, _ := exec.Command("btmon", "-r", p, "--no-pager").CombinedOutput()
+		_ = os.WriteFile(filepath.Join(vmtest.LogDir(), t.Name()+"-btmon.log"), out, 0o644)
+	})
+	time.Sleep(time.Second) // let it open the monitor channel
 	return func() string {
-		b, _ := os.ReadFile(p)
-		return string(b)
+		out, _ := exec.Command("btmon", "-r", p, "--no-pager").CombinedOutput()
+		return string(out)
 	}
 }
 
@@ -290,17 +293,12 @@ func TestPairingJustWorks(t *testing.T) {
 	paired, _ := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired")
 	t.Logf("hci0's view of the central: Paired=%v", paired)
 	log := btmon()
-	for _, want := range []string{"LE Start Encryption", "Encryption Change", "Encryption: Enabled"} {
+	for _, want := range []string{"LE Start Encrypt", "Encryption Change", "Encryption: Enabled"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("btmon shows no %q", want)
 		}
 	}
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "Encryption: Enabled") || strings.Contains(l, "LE Start Encryption") ||
-			strings.Contains(l, "Pairing Request") || strings.Contains(l, "Pairing Response") || strings.Contains(l, "Encryption Change") {
-			t.Logf("btmon: %s", strings.TrimSpace(l))
-		}
-	}
+	logEvidence(t, log)
 	c.Close()
 	waitDown()
 
@@ -428,7 +426,11 @@ func TestPairingPasskey(t *testing.T) {
 	start := time.Now()
 	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, 4) // BT_SECURITY_FIPS: SC + MITM
 	if err != nil {
-		t.Fatalf("dial with security FIPS: %v\n%s", err, tail(btmon(), 80))
+		mu.Lock()
+		t.Logf("agent was asked: %+v", asked)
+		mu.Unlock()
+		logEvidence(t, btmon())
+		t.Fatalf("dial with security FIPS: %v", err)
 	}
 	defer c.Close()
 	if err := c.Write(ctx, findSecretOrZero(ctx, c), []byte("pk-2")); err != nil {
@@ -454,14 +456,26 @@ func TestPairingPasskey(t *testing.T) {
 			t.Errorf("btmon shows no %q", want)
 		}
 	}
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "Encryption: Enabled") || strings.Contains(l, "Authentication requirement") ||
-			strings.Contains(l, "IO capability") || strings.Contains(l, "Passkey") {
-			t.Logf("btmon: %s", strings.TrimSpace(l))
-		}
-	}
+	logEvidence(t, log)
 	c.Close()
 	time.Sleep(time.Second)
 	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
 	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+}
+
+// logEvidence logs btmon's lines about pairing and encryption, with the
+// line that follows each (the value).
+func logEvidence(t *testing.T, log string) {
+	t.Helper()
+	keys := []string{"Pairing Request", "Pairing Response", "Pairing Failed", "IO capability", "Authentication requirement",
+		"Pairing Public Key", "Pairing Confirm", "Pairing DHKey Check", "LE Start Encrypt", "Encryption Change",
+		"Encryption:", "Long Term Key", "Passkey", "User Confirmation", "Disconnect Complete", "Reason:"}
+	for _, l := range strings.Split(log, "\n") {
+		for _, k := range keys {
+			if strings.Contains(l, k) {
+				t.Logf("btmon: %s", strings.TrimSpace(l))
+				break
+			}
+		}
+	}
 }
