@@ -108,6 +108,32 @@ func dialSecurity(ctx context.Context, local, remote string, level byte) (*att.C
 	return att.NewConn(os.NewFile(uintptr(fd), "att-secure")), nil
 }
 
+// dialRetry dials (with dialSecurity at level, or att.Dial when level is
+// 0), retrying a few times: on the loaded bed a connect right after the
+// previous link went down is sometimes refused or times out while the
+// peripheral's advertising is not yet back.
+func dialRetry(ctx context.Context, t *testing.T, level byte) (*att.Conn, error) {
+	t.Helper()
+	var err error
+	for i := 0; i < 4; i++ {
+		var c *att.Conn
+		if level == 0 {
+			c, err = att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+		} else {
+			c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, level)
+		}
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.EHOSTUNREACH) && !errors.Is(err, unix.ETIMEDOUT) && !errors.Is(err, unix.EBUSY) {
+			return nil, err
+		}
+		t.Logf("dial (try %d): %v; again in 2 s", i+1, err)
+		time.Sleep(2 * time.Second)
+	}
+	return nil, err
+}
+
 func mustAddr(s string) [6]byte {
 	var a [6]byte
 	var b [6]int
@@ -215,8 +241,12 @@ func TestPairingJustWorks(t *testing.T) {
 	waitDown := func() {
 		t.Helper()
 		p := devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress)
+		q := devicePath(vmtest.CentralAdapter, vmtest.PeripheralAddress)
 		for i := 0; i < 100; i++ {
-			if v, err := deviceProp(bus, p, "Connected"); err != nil || v == false {
+			v1, err1 := deviceProp(bus, p, "Connected")
+			v2, err2 := deviceProp(bus, q, "Connected")
+			if (err1 != nil || v1 == false) && (err2 != nil || v2 == false) {
+				time.Sleep(time.Second) // and let advertising come back
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -225,7 +255,7 @@ func TestPairingJustWorks(t *testing.T) {
 	}
 
 	// 1. Unpaired, unencrypted: 0x0F.
-	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	c, err := dialRetry(ctx, t, 0)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -241,7 +271,7 @@ func TestPairingJustWorks(t *testing.T) {
 
 	// 2. Pairing while the agent refuses: no encryption, the write fails.
 	start := time.Now()
-	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, btSecurityMedium)
+	c, err = dialRetry(ctx, t, btSecurityMedium)
 	if err == nil {
 		werr := c.Write(ctx, findSecretOrZero(ctx, c), []byte("secret-2"))
 		c.Close()
@@ -272,12 +302,12 @@ func TestPairingJustWorks(t *testing.T) {
 
 	// 3. Pairing accepted: encrypted, the write goes through.
 	start = time.Now()
-	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, btSecurityMedium)
+	c, err = dialRetry(ctx, t, btSecurityMedium)
 	if err != nil {
 		t.Fatalf("dial with security medium: %v\n%s", err, tail(btmon(), 80))
 	}
 	h = findSecret(c)
-	if err := c.Write(ctx, h, []byte("secret-3")); err != nil {
+	if err := writeWhenPaired(ctx, c, h, []byte("secret-3")); err != nil {
 		t.Fatalf("write after pairing: %v\n%s", err, tail(btmon(), 80))
 	}
 	if v := recv(t, writes, "the write"); string(v) != "secret-3" {
@@ -409,7 +439,7 @@ func TestPairingPasskey(t *testing.T) {
 	}
 	defer srv.Close()
 
-	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
+	c, err := dialRetry(ctx, t, 0)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -424,7 +454,7 @@ func TestPairingPasskey(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	start := time.Now()
-	c, err = dialSecurity(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress, 4) // BT_SECURITY_FIPS: SC + MITM
+	c, err = dialRetry(ctx, t, 4) // BT_SECURITY_FIPS: SC + MITM
 	if err != nil {
 		mu.Lock()
 		t.Logf("agent was asked: %+v", asked)
@@ -433,8 +463,12 @@ func TestPairingPasskey(t *testing.T) {
 		t.Fatalf("dial with security FIPS: %v", err)
 	}
 	defer c.Close()
-	if err := c.Write(ctx, findSecretOrZero(ctx, c), []byte("pk-2")); err != nil {
-		t.Fatalf("write after passkey pairing: %v\n%s", err, tail(btmon(), 80))
+	if err := writeWhenPaired(ctx, c, findSecretOrZero(ctx, c), []byte("pk-2")); err != nil {
+		mu.Lock()
+		t.Logf("agent was asked: %+v", asked)
+		mu.Unlock()
+		logEvidence(t, btmon())
+		t.Fatalf("write after passkey pairing: %v", err)
 	}
 	if v := recv(t, writes, "the write"); string(v) != "pk-2" {
 		t.Fatalf("server got %q", v)
@@ -477,5 +511,21 @@ func logEvidence(t *testing.T, log string) {
 				break
 			}
 		}
+	}
+}
+
+// writeWhenPaired writes value, retrying while the peer answers
+// Insufficient Authentication or Encryption: the kernel pairs in the
+// background while ATT already flows, and passkey entry takes 20 rounds
+// (slow under TCG).
+func writeWhenPaired(ctx context.Context, c *att.Conn, h uint16, value []byte) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := c.Write(ctx, h, value)
+		var ae *att.Error
+		if err == nil || !errors.As(err, &ae) || (ae.Code != 0x05 && ae.Code != 0x0f) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
