@@ -270,18 +270,32 @@ func TestPairingJustWorks(t *testing.T) {
 	waitDown()
 
 	// 2. Pairing while the agent refuses: no encryption, the write fails.
+	// The kernel pairs in the background once connected; wait until the
+	// agent has been asked before writing.
 	start := time.Now()
 	c, err = dialRetry(ctx, t, btSecurityMedium)
 	if err == nil {
+		for i := 0; i < 200; i++ {
+			mu.Lock()
+			n := len(asked)
+			mu.Unlock()
+			if n > 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
 		werr := c.Write(ctx, findSecretOrZero(ctx, c), []byte("secret-2"))
 		c.Close()
 		if werr == nil {
+			logEvidence(t, btmon())
 			t.Fatalf("write succeeded although the agent refused pairing")
 		}
 		t.Logf("refused pairing: write failed: %v", werr)
 	} else {
 		t.Logf("refused pairing: connect failed after %.1fs: %v", time.Since(start).Seconds(), err)
 	}
+	waitDown()
 	mu.Lock()
 	refused := append([]gatt.AuthRequest(nil), asked...)
 	asked = nil
@@ -296,9 +310,9 @@ func TestPairingJustWorks(t *testing.T) {
 	default:
 	}
 	if v, _ := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired"); v == true {
+		logEvidence(t, btmon())
 		t.Fatalf("paired although the agent refused")
 	}
-	waitDown()
 
 	// 3. Pairing accepted: encrypted, the write goes through.
 	start = time.Now()
