@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -24,21 +25,32 @@ var (
 	bnSSID        = gatt.MustParseUUID(bluenet.SSIDUUID)
 	bnCredentials = gatt.MustParseUUID(bluenet.CredentialsUUID)
 	bnResult      = gatt.MustParseUUID(bluenet.ResultUUID)
+	bnIdentity    = gatt.MustParseUUID(bluenet.IdentityUUID)
+	bnDetails     = gatt.MustParseUUID(bluenet.DetailsUUID)
 )
 
-// ssidKey is the session key of a central's SSID slot.
-type ssidKey struct{}
+// detailsPayload is the Network Details notification size: what ATT's
+// default MTU 23 carries, so that every phone gets whole notifications.
+const detailsPayload = 20
+
+// ssidKey and identityKey are the session keys of a central's SSID and
+// 802.1X login.
+type (
+	ssidKey     struct{}
+	identityKey struct{}
+)
 
 // bluenetService speaks the Bluenet GATT profile on the daemon's core.
 type bluenetService struct {
 	d       *daemon
 	version string
 
-	networks, state, hostname, result *gatt.Char
+	networks, state, hostname, result, details *gatt.Char
 
 	mu         sync.Mutex
 	lastResult bluenet.ResultCode
 	cycleStop  context.CancelFunc // running Available Networks cycle
+	detailStop context.CancelFunc // running Network Details rounds
 	joinTimers map[dbus.ObjectPath]*time.Timer
 	stopped    bool
 }
@@ -69,6 +81,9 @@ func (b *bluenetService) gattServices() []gatt.Service {
 			{UUID: bnCredentials, Flags: gatt.FlagWrite, OnWrite: b.onCredentialsWrite},
 			{UUID: bnResult, Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return bluenet.EncodeResult(b.lastResultCode()), nil }},
+			{UUID: bnIdentity, Flags: gatt.FlagWrite, OnWrite: b.onIdentityWrite},
+			{UUID: bnDetails, Flags: gatt.FlagRead | gatt.FlagNotify, OnSubscribe: b.onDetailsSubscribe,
+				OnRead: func(*gatt.Request) ([]byte, error) { return bluenet.EncodeDetails(b.detailsList()), nil }},
 		},
 	}}
 }
@@ -78,6 +93,7 @@ func (b *bluenetService) attach(srv *gatt.Server) {
 	b.state = srv.Characteristic(bnState)
 	b.hostname = srv.Characteristic(bnHostname)
 	b.result = srv.Characteristic(bnResult)
+	b.details = srv.Characteristic(bnDetails)
 }
 
 func (b *bluenetService) advertisement() gatt.Advertisement {
@@ -143,6 +159,10 @@ func (b *bluenetService) stop() {
 		b.cycleStop()
 		b.cycleStop = nil
 	}
+	if b.detailStop != nil {
+		b.detailStop()
+		b.detailStop = nil
+	}
 	for _, t := range b.joinTimers {
 		t.Stop()
 	}
@@ -195,15 +215,22 @@ func (b *bluenetService) onCredentialsWrite(r *gatt.Request, value []byte) error
 		b.d.log.Info("credentials written before a valid SSID", "central", r.Address)
 		return gatt.ErrNotPermitted
 	}
-	if len(value) > 64 {
+	idv, _ := r.Session.Load(identityKey{})
+	login, _ := idv.(*wifi.EAP)
+	if len(value) > 64 && (login == nil || len(value) > wifi.MaxEAPPasswordLen) {
 		b.setResult(bluenet.ResultInvalidInput)
 		return gatt.ErrInvalidValueLength
 	}
-	secret := string(value)
+	cred := wifi.Passphrase(string(value))
+	if login != nil {
+		l := *login
+		l.Password = string(value)
+		cred = wifi.Credentials{EAP: &l}
+	}
 	// A prepared-write piece carries MTU-5 bytes; a shorter one is the last.
 	more := r.MTU > 5 && len(r.Chunk) >= int(r.MTU)-5
 	if !more {
-		if err := wifi.ValidateSecret(secret); err != nil {
+		if err := cred.Validate(); err != nil {
 			b.setResult(bluenet.ResultInvalidInput)
 			b.d.log.Info("credentials rejected", "central", r.Address, "reason", "invalid length or characters")
 			return gatt.ErrInvalidValueLength
@@ -213,12 +240,45 @@ func (b *bluenetService) onCredentialsWrite(r *gatt.Request, value []byte) error
 	if more {
 		delay = b.d.cfg.JoinDelay
 	}
-	b.scheduleJoin(r.Device, r.Address, ssid, secret, delay)
+	b.scheduleJoin(r.Device, r.Address, ssid, cred, delay)
+	return nil
+}
+
+// onIdentityWrite keeps an 802.1X login in the central's session: its next
+// Credentials write is the password of an enterprise join. The device's
+// system CAs check the server unless the phone asks for no check (logged
+// as a warning by the backend).
+func (b *bluenetService) onIdentityWrite(r *gatt.Request, value []byte) error {
+	if err := b.d.startSetup(r.Device); err != nil {
+		return b.refuse(r, err)
+	}
+	// A long write arrives in pieces; only the whole value parses.
+	more := r.MTU > 5 && len(r.Chunk) >= int(r.MTU)-5
+	id, err := bluenet.ParseIdentity(value)
+	if err != nil {
+		if more {
+			r.Session.Delete(identityKey{})
+			return nil
+		}
+		b.setResult(bluenet.ResultInvalidInput)
+		b.d.log.Info("identity rejected", "central", r.Address, "err", err)
+		return gatt.ErrInvalidValueLength
+	}
+	login := &wifi.EAP{Method: wifi.EAPPEAP, Phase2: wifi.Phase2MSCHAPv2, Identity: id.Identity,
+		AnonymousIdentity: id.AnonymousIdentity, DomainSuffixMatch: id.DomainSuffixMatch, NoCACheck: id.NoCACheck}
+	if id.Method == bluenet.EAPTTLS {
+		login.Method = wifi.EAPTTLS
+	}
+	if id.Inner == bluenet.InnerPAP {
+		login.Phase2 = wifi.Phase2PAP
+	}
+	r.Session.Store(identityKey{}, login)
+	b.d.log.Debug("identity written", "identity", id.Identity, "central", r.Address)
 	return nil
 }
 
 // scheduleJoin (re)starts the central's join timer.
-func (b *bluenetService) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []byte, secret string, delay time.Duration) {
+func (b *bluenetService) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []byte, cred wifi.Credentials, delay time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopped {
@@ -231,13 +291,13 @@ func (b *bluenetService) scheduleJoin(dev dbus.ObjectPath, addr string, ssid []b
 		b.mu.Lock()
 		delete(b.joinTimers, dev)
 		b.mu.Unlock()
-		if err := wifi.ValidateSecret(secret); err != nil {
+		if err := cred.Validate(); err != nil {
 			b.setResult(bluenet.ResultInvalidInput)
 			b.d.log.Info("credentials rejected", "central", addr, "reason", "invalid length or characters")
 			return
 		}
 		b.d.goOwned(func(ctx context.Context) {
-			if err := b.d.join(ctx, dev, addr, ssid, wifi.Passphrase(secret)); wifi.ReasonOf(err) == wifi.ReasonBusy {
+			if err := b.d.join(ctx, dev, addr, ssid, cred); wifi.ReasonOf(err) == wifi.ReasonBusy {
 				// The running join keeps its own result; tell only this one off.
 				b.setResult(bluenet.ResultBusy)
 			}
@@ -313,5 +373,89 @@ func (b *bluenetService) cycle(ctx context.Context) {
 		if !wait(d.cfg.CyclePause, nil) {
 			return
 		}
+	}
+}
+
+// detailsList is Network Details' list: one entry per SSID (its strongest
+// access point), strongest first, hidden ones left out, the network in use
+// marked.
+func (b *bluenetService) detailsList() []bluenet.NetworkDetails {
+	aps, _ := b.d.accessPoints()
+	cur := b.d.currentState()
+	var out []bluenet.NetworkDetails
+	for _, ssid := range NetworkList(aps) {
+		best := wifi.AccessPoint{}
+		for _, ap := range aps {
+			if bytes.Equal(ap.SSID, ssid) && (best.SSID == nil || ap.Strength > best.Strength) {
+				best = ap
+			}
+		}
+		r := rssi(best)
+		out = append(out, bluenet.NetworkDetails{SSID: ssid, RSSI: int8(max(min(r, 0), -128)),
+			Security: bluenet.Security(best.Auth), Band: bluenet.Band(best.Band()),
+			Current: cur.Kind == wifi.Connected && bytes.Equal(cur.SSID, ssid)})
+	}
+	return out
+}
+
+// onDetailsSubscribe sends Network Details rounds while anyone is
+// subscribed: one at once (after asking for a fresh scan), then one
+// whenever the scan results change, at most every CyclePause.
+func (b *bluenetService) onDetailsSubscribe(subscribed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !subscribed {
+		if b.detailStop != nil {
+			b.detailStop()
+			b.detailStop = nil
+		}
+		return
+	}
+	if b.detailStop != nil || b.stopped {
+		return
+	}
+	var ctx context.Context
+	ctx, b.detailStop = context.WithCancel(b.d.ctx)
+	b.d.goOwned(func(context.Context) { b.detailRounds(ctx) })
+}
+
+func (b *bluenetService) detailRounds(ctx context.Context) {
+	d := b.d
+	scanCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := d.cfg.WiFi.RequestScan(scanCtx); err != nil {
+		d.log.Debug("request scan", "err", err)
+	}
+	cancel()
+	for {
+		_, changed := d.accessPoints()
+		for _, v := range bluenet.DetailsNotifications(b.detailsList(), detailsPayload) {
+			if ctx.Err() != nil {
+				return
+			}
+			d.notify(b.details, v)
+			if !sleep(ctx, d.cfg.NotifyGap) {
+				return
+			}
+		}
+		if !sleep(ctx, d.cfg.CyclePause) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// sleep waits for d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

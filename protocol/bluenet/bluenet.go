@@ -24,6 +24,8 @@ const (
 	SSIDUUID        = "fbe51528-b3e6-4f68-b6da-410c0bba1a78" // write: SSID to join
 	CredentialsUUID = "fbe51529-b3e6-4f68-b6da-410c0bba1a78" // write: password; starts the join
 	ResultUUID      = "fbe5152a-b3e6-4f68-b6da-410c0bba1a78" // read, notify: last join result (Bluenet only)
+	IdentityUUID    = "fbe5152b-b3e6-4f68-b6da-410c0bba1a78" // write: 802.1X login; the next Credentials write is its password
+	DetailsUUID     = "fbe5152c-b3e6-4f68-b6da-410c0bba1a78" // read, notify: Network Details (SSID, RSSI, security, band)
 )
 
 // Version is what the Version characteristic answers, as the original did.
