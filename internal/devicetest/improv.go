@@ -14,13 +14,17 @@ import (
 
 // Improv is a small Improv Wi-Fi device, a GATT application written with
 // packages gatt and protocol/improv: enough of the spec to drive a client's
-// flows. Its exported fields may be set before the first command arrives.
+// flows, on the fake (NewImprov) or on a real bluetoothd (ServeImprov). It
+// joins no network. Its exported fields may be set before the first command
+// arrives.
 type Improv struct {
 	srv *gatt.Server
 	adv gatt.Advertisement
 
 	// Password is the one that joins; any other fails with error 0x03.
 	Password string
+	// Delay is how long the device stays Provisioning; 50 ms when zero.
+	Delay time.Duration
 	// URL is the redirect URL of the Wi-Fi settings result; "" sends a
 	// result without strings.
 	URL string
@@ -36,7 +40,7 @@ type Improv struct {
 	state      improv.State
 	errc       improv.ErrorCode
 	caps       improv.Capabilities
-	asm        improv.Assembler
+	asm        map[string]*improv.Assembler // per central
 	hostname   string
 	name       string
 	identified int
@@ -55,38 +59,53 @@ var (
 	imServiceData  = gatt.MustParseUUID(improv.ServiceDataUUID)
 )
 
-// NewImprov serves an Improv device advertising as name on the fake's hci0,
-// in state with capabilities caps (advertised in its service data too), until
-// the end of the test. It joins with "right-password", answers with the URL
-// http://192.0.2.7/, is called esp-plug (host name) and Plug (device name),
-// and reports itself as ESPHome 2024.1.0 on an esp32-c3.
+// NewImprov serves an Improv device advertising as name on the fake's
+// hci0, in state with capabilities caps (advertised in its service data
+// too), until the end of the test. It joins with "right-password", answers
+// with the URL http://192.0.2.7/, is called esp-plug (host name) and Plug
+// (device name), and reports itself as ESPHome 2024.1.0 on an esp32-c3.
 func NewImprov(t testing.TB, f *Fake, name string, state improv.State, caps improv.Capabilities) *Improv {
 	t.Helper()
+	return ServeImprov(t, gatt.Config{Conn: f.Conn(t), Adapter: "hci0"}, name, state, caps)
+}
+
+// ServeImprov is NewImprov on any bluetoothd: cfg gives the connection, the
+// adapter and optionally the path, logger and error callback; its Services
+// and Advertisement are set here.
+func ServeImprov(t testing.TB, cfg gatt.Config, name string, state improv.State, caps improv.Capabilities) *Improv {
+	t.Helper()
 	d := &Improv{state: state, caps: caps, Password: "right-password", URL: "http://192.0.2.7/",
-		hostname: "esp-plug", name: "Plug",
+		hostname: "esp-plug", name: "Plug", asm: map[string]*improv.Assembler{},
 		Info: improv.DeviceInfo{FirmwareName: "ESPHome", FirmwareVersion: "2024.1.0", Hardware: "esp32-c3", DeviceName: "Plug"}}
+	// Flags 3 + the 128-bit UUID 18 + service data 10 = 31 bytes: the name
+	// goes in the scan response.
 	d.adv = gatt.Advertisement{Type: gatt.AdvertisePeripheral, ServiceUUIDs: []gatt.UUID{imService},
 		ServiceData: map[gatt.UUID][]byte{imServiceData: improv.EncodeServiceData(state, caps)}, LocalName: name}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	notify := gatt.FlagRead | gatt.FlagNotify
-	srv, err := gatt.Open(ctx, gatt.Config{
-		Conn: f.Conn(t), Adapter: "hci0",
-		Services: []gatt.Service{{UUID: imService, Primary: true, Characteristics: []gatt.Characteristic{
-			{UUID: imState, Flags: notify, Value: []byte{byte(state)}},
-			{UUID: imError, Flags: notify, Value: []byte{0}},
-			{UUID: imRPCCommand, Flags: gatt.FlagWrite | gatt.FlagWriteWithoutResponse, OnWrite: d.write},
-			{UUID: imRPCResult, Flags: notify, Value: []byte{}},
-			{UUID: imCapabilities, Flags: gatt.FlagRead, Value: []byte{byte(caps)}},
-		}}},
-		Advertisement: &d.adv,
-	})
+	cfg.Services = []gatt.Service{{UUID: imService, Primary: true, Characteristics: []gatt.Characteristic{
+		{UUID: imState, Flags: notify, Value: []byte{byte(state)}},
+		{UUID: imError, Flags: notify, Value: []byte{0}},
+		{UUID: imRPCCommand, Flags: gatt.FlagWrite | gatt.FlagWriteWithoutResponse, OnWrite: d.write},
+		{UUID: imRPCResult, Flags: notify, Value: []byte{}},
+		{UUID: imCapabilities, Flags: gatt.FlagRead, Value: []byte{byte(caps)}},
+	}}}
+	cfg.Advertisement = &d.adv
+	srv, err := gatt.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("devicetest: serve Improv: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	d.srv = srv
 	return d
+}
+
+// State is the device's Improv state.
+func (d *Improv) State() improv.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state
 }
 
 // Identified is how many Identify commands the device got.
@@ -143,7 +162,12 @@ func (d *Improv) result(b []byte) { _ = d.srv.Characteristic(imRPCResult).Notify
 func (d *Improv) write(r *gatt.Request, _ []byte) error {
 	d.mu.Lock()
 	d.writeTypes = append(d.writeTypes, r.Type.String())
-	p, done, err := d.asm.Write(int(r.Offset), r.Chunk)
+	a := d.asm[r.Address]
+	if a == nil {
+		a = &improv.Assembler{}
+		d.asm[r.Address] = a
+	}
+	p, done, err := a.Write(int(r.Offset), r.Chunk)
 	d.mu.Unlock()
 	if err != nil {
 		d.setError(improv.CodeOf(err))
@@ -158,7 +182,7 @@ func (d *Improv) write(r *gatt.Request, _ []byte) error {
 func (d *Improv) handle(p improv.Packet) {
 	d.setError(improv.ErrorNone)
 	d.mu.Lock()
-	state, password, url, noResult := d.state, d.Password, d.URL, d.NoResult
+	state, password, url, noResult, delay := d.state, d.Password, d.URL, d.NoResult, d.Delay
 	perNetwork, networks, info := d.PerNetworkScan, d.Networks, d.Info
 	d.mu.Unlock()
 	switch p.Command {
@@ -176,7 +200,10 @@ func (d *Improv) handle(p improv.Packet) {
 		d.ssid = w.SSID
 		d.mu.Unlock()
 		d.setState(improv.StateProvisioning)
-		time.Sleep(50 * time.Millisecond)
+		if delay == 0 {
+			delay = 50 * time.Millisecond
+		}
+		time.Sleep(delay)
 		if w.Password != password {
 			d.setError(improv.ErrorUnableToConnect)
 			d.setState(improv.StateAuthorized)
