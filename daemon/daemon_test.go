@@ -12,7 +12,6 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/gatt/gatttest"
-	"github.com/bluenet-project/bluenet/internal/dbustest"
 	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
@@ -45,7 +44,7 @@ func (f *fixture) noSecret(secret string) {
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
-	bus := dbustest.New(t)
+	bus := gatttest.NewBus(t)
 	bz := gatttest.New(t, bus.Address)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, ctx: ctx, bz: bz, wifi: wifitest.New(), status: make(chan Status, 256), done: make(chan error, 1)}
