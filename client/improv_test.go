@@ -10,26 +10,31 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/bluenet-project/bluenet/internal/centralfake"
+	"github.com/bluenet-project/bluenet/daemon"
+	"github.com/bluenet-project/bluenet/gatt"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
+	"github.com/bluenet-project/bluenet/internal/devicetest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
+	"github.com/bluenet-project/bluenet/wifi/wifitest"
 )
 
 const allCaps = improv.CapabilityIdentify | improv.CapabilityDeviceInfo | improv.CapabilityScan | improv.CapabilityHostname
 
-const improvAddr = "00:AA:01:00:00:07"
+const improvAddr = gatttest.AdapterAddress
 
 // newFakeImprov starts a fake BlueZ with one Improv device, esp-plug, at
-// improvAddr.
-func newFakeImprov(t *testing.T, state improv.State, caps improv.Capabilities) (*centralfake.Bluez, *centralfake.Improv, *dbus.Conn) {
-	b, conn := centralfake.New(t)
-	return b, centralfake.NewImprov(b, improvAddr, "esp-plug", state, caps), conn
+// improvAddr, and returns a connection for the client.
+func newFakeImprov(t *testing.T, state improv.State, caps improv.Capabilities) (*devicetest.Fake, *devicetest.Improv, *dbus.Conn) {
+	f := devicetest.New(t)
+	return f, devicetest.NewImprov(t, f, "esp-plug", state, caps), f.Conn(t)
 }
 
-// newTestClient opens a Client on the fake's bus with short timeouts.
+// newTestClient opens a Client on the fake's central adapter with short
+// timeouts.
 func newTestClient(t *testing.T, conn *dbus.Conn, mod func(*Config)) *Client {
-	cfg := Config{Conn: conn, ScanTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second,
+	cfg := Config{Conn: conn, Adapter: devicetest.CentralAdapter, ScanTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second,
 		ResultGrace: 300 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -58,34 +63,64 @@ func connectImprov(t *testing.T, c *Client) *ImprovSession {
 	return s
 }
 
+// TestImprovScanListsImprovOnlyDevice: the scan lists an Improv-only device
+// and a Bluenet device, each as what it is, and not a device that
+// advertises something else. The fake shows one device at a time, so each
+// is scanned on its own fake.
 func TestImprovScanListsImprovOnlyDevice(t *testing.T) {
-	b, _, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
-	// A Bluenet device beside it.
-	b.AddDevice("00:AA:01:00:00:01", "Kitchen", []string{bluenet.ServiceUUID}, nil, bluenet.ServiceUUID, nil)
-	// And one that advertises something else.
-	b.AddDevice("00:AA:01:00:00:02", "Watch", []string{"0000180f-0000-1000-8000-00805f9b34fb"}, nil, "0000180f-0000-1000-8000-00805f9b34fb", nil)
-	c := newTestClient(t, conn, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	seen := map[string]Device{}
-	if err := c.Scan(ctx, func(dev Device) { mu.Lock(); seen[dev.Address] = dev; mu.Unlock() }); err != nil {
-		t.Fatal(err)
+	scan := func(t *testing.T, conn *dbus.Conn) map[string]Device {
+		c := newTestClient(t, conn, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var mu sync.Mutex
+		seen := map[string]Device{}
+		if err := c.Scan(ctx, func(dev Device) { mu.Lock(); seen[dev.Address] = dev; mu.Unlock() }); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 2 {
-		t.Fatalf("scan found %+v, want the Improv and the Bluenet device only", seen)
-	}
-	imp := seen[improvAddr]
-	if !imp.Improv || imp.Bluenet || imp.Protocols() != "improv" || imp.ImprovState != improv.StateAuthorized ||
-		imp.ImprovCapabilities != allCaps || !imp.Seen || imp.Label() != "esp-plug" {
-		t.Errorf("Improv device = %+v", imp)
-	}
-	bn := seen["00:AA:01:00:00:01"]
-	if !bn.Bluenet || bn.Improv || bn.Protocols() != "bluenet" || bn.ImprovState != 0 {
-		t.Errorf("Bluenet device = %+v", bn)
-	}
+	t.Run("improv", func(t *testing.T) {
+		_, _, conn := newFakeImprov(t, improv.StateAuthorized, allCaps)
+		seen := scan(t, conn)
+		imp, ok := seen[improvAddr]
+		if len(seen) != 1 || !ok {
+			t.Fatalf("scan found %+v, want the Improv device only", seen)
+		}
+		if !imp.Improv || imp.Bluenet || imp.Protocols() != "improv" || imp.ImprovState != improv.StateAuthorized ||
+			imp.ImprovCapabilities != allCaps || !imp.Seen || imp.Label() != "esp-plug" {
+			t.Errorf("Improv device = %+v", imp)
+		}
+	})
+	t.Run("bluenet", func(t *testing.T) {
+		f := devicetest.New(t)
+		f.Daemon(t, daemon.Config{WiFi: wifitest.New(), Alias: "Kitchen", Protocols: []string{"bluenet"}})
+		seen := scan(t, f.Conn(t))
+		bn, ok := seen[gatttest.AdapterAddress]
+		if len(seen) != 1 || !ok {
+			t.Fatalf("scan found %+v, want the Bluenet device only", seen)
+		}
+		if !bn.Bluenet || bn.Improv || bn.Protocols() != "bluenet" || bn.ImprovState != 0 {
+			t.Errorf("Bluenet device = %+v", bn)
+		}
+	})
+	t.Run("other", func(t *testing.T) {
+		// A device that advertises something else (a Battery Service).
+		f := devicetest.New(t)
+		battery := gatt.UUID16(0x180f)
+		srv, err := gatt.Open(testCtx(t), gatt.Config{Conn: f.Conn(t), Adapter: "hci0",
+			Services: []gatt.Service{{UUID: battery, Primary: true, Characteristics: []gatt.Characteristic{
+				{UUID: gatt.UUID16(0x2a19), Flags: gatt.FlagRead, Value: []byte{99}}}}},
+			Advertisement: &gatt.Advertisement{Type: gatt.AdvertisePeripheral, ServiceUUIDs: []gatt.UUID{battery}, LocalName: "Watch"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		if seen := scan(t, f.Conn(t)); len(seen) != 0 {
+			t.Fatalf("scan found %+v, want nothing", seen)
+		}
+	})
 }
 
 func TestImprovDialChoose(t *testing.T) {

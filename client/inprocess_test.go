@@ -12,6 +12,7 @@ import (
 	"github.com/bluenet-project/bluenet/client"
 	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/gatt/gatttest"
+	"github.com/bluenet-project/bluenet/internal/devicetest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 	"github.com/bluenet-project/bluenet/wifi/wifitest"
@@ -30,44 +31,16 @@ const alias = "Test Device"
 
 func newDevice(t *testing.T) *device {
 	t.Helper()
-	bus := gatttest.NewBus(t)
-	fake := gatttest.New(t, bus.Address)
-	fake.EnableCentral()
+	f := devicetest.New(t)
 	w := wifitest.New()
 	w.SetAccessPoints([]wifi.AccessPoint{
 		{SSID: []byte("cafe"), Strength: 40},
 		{SSID: []byte("home"), Strength: 90},
 		{SSID: []byte(""), Strength: 70}, // hidden: not sent
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Config{
-			Conn: bus.Conn(t), WiFi: w, Adapter: "hci0", Alias: alias, Hostname: "host-%IP",
-			CyclePause: 500 * time.Millisecond, NotifyGap: time.Millisecond, JoinDelay: 50 * time.Millisecond,
-			OnReady: func() { close(ready) },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon.Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("daemon.Run did not return")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon.Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the daemon was not ready within 10s")
-	}
-	cl, err := client.New(ctx, client.Config{Conn: bus.Conn(t), Adapter: "hci1",
+	f.Daemon(t, daemon.Config{WiFi: w, Alias: alias, Hostname: "host-%IP",
+		CyclePause: 500 * time.Millisecond, NotifyGap: time.Millisecond, JoinDelay: 50 * time.Millisecond})
+	cl, err := client.New(context.Background(), client.Config{Conn: f.Conn(t), Adapter: devicetest.CentralAdapter,
 		ScanTimeout: 10 * time.Second, CycleGap: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("client.New: %v", err)

@@ -11,8 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/bluenet-project/bluenet/internal/bluezfake"
-	"github.com/bluenet-project/bluenet/internal/dbustest"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
@@ -24,12 +23,12 @@ import (
 type fixture struct {
 	t     *testing.T
 	ctx   context.Context
-	bz    *bluezfake.Bluez
+	bz    *gatttest.Bluez
 	wifi  *wifitest.Backend
-	app   *bluezfake.App
-	notes chan bluezfake.Notification
+	app   *gatttest.App
+	notes chan gatttest.Notification
 	// backlog holds notifications read but not yet matched by expect.
-	backlog []bluezfake.Notification
+	backlog []gatttest.Notification
 	status  chan Status
 	done    chan error
 	logs    logbuf.Buffer // the profile's debug log
@@ -45,8 +44,8 @@ func (f *fixture) noSecret(secret string) {
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
-	bus := dbustest.New(t)
-	bz := bluezfake.New(t, bus.Address)
+	bus := gatttest.NewBus(t)
+	bz := gatttest.New(t, bus.Address)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, ctx: ctx, bz: bz, wifi: wifitest.New(), status: make(chan Status, 256), done: make(chan error, 1)}
 	ready := make(chan struct{})
@@ -91,7 +90,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		t.Fatalf("profile not ready after 10s")
 	}
 	f.app = bz.App()
-	f.notes = make(chan bluezfake.Notification, 256)
+	f.notes = make(chan gatttest.Notification, 256)
 	go func() {
 		for n := range bz.Notifications() {
 			f.notes <- n
@@ -109,11 +108,11 @@ func (f *fixture) path(uuid string) dbus.ObjectPath {
 }
 
 func (f *fixture) write(dev dbus.ObjectPath, uuid string, v []byte, mtu, offset uint16) error {
-	return f.bz.WriteValue(f.ctx, f.app, f.path(uuid), v, bluezfake.Options(dev, mtu, offset))
+	return f.bz.WriteValue(f.ctx, f.app, f.path(uuid), v, gatttest.Options(dev, mtu, offset))
 }
 
 func (f *fixture) read(dev dbus.ObjectPath, uuid string) []byte {
-	v, err := f.bz.ReadValue(f.ctx, f.app, f.path(uuid), bluezfake.Options(dev, 517, 0))
+	v, err := f.bz.ReadValue(f.ctx, f.app, f.path(uuid), gatttest.Options(dev, 517, 0))
 	if err != nil {
 		f.t.Fatalf("read %s: %v", uuid, err)
 	}
@@ -165,7 +164,7 @@ func (f *fixture) expect(uuid string, want []byte) {
 			continue
 		}
 		if bytes.Equal(n.Value, want) {
-			var kept []bluezfake.Notification
+			var kept []gatttest.Notification
 			for _, m := range f.backlog[:i] {
 				if m.Path != p {
 					kept = append(kept, m)
@@ -307,7 +306,7 @@ func TestProfileWriteValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := f.write(dev, tt.uuid, tt.value, 517, 0)
-		if got := bluezfake.ErrorName(err); got != tt.errName {
+		if got := gatttest.ErrorName(err); got != tt.errName {
 			t.Errorf("%s: error %q (%v), want %q", tt.name, got, err, tt.errName)
 		}
 	}
@@ -345,7 +344,7 @@ func TestProfileOnePhoneAtATime(t *testing.T) {
 	}
 	busy := func(err error) {
 		t.Helper()
-		if bluezfake.ErrorName(err) != "org.bluez.Error.InProgress" {
+		if gatttest.ErrorName(err) != "org.bluez.Error.InProgress" {
 			t.Fatalf("write from the second phone: %v, want InProgress (busy)", err)
 		}
 		f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultBusy))
@@ -369,7 +368,7 @@ func TestProfileOnePhoneAtATime(t *testing.T) {
 	}
 	b = f.bz.Connect("00:00:00:00:00:0b")
 	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultOK))
-	if err := f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotPermitted" {
+	if err := f.write(b, bluenet.CredentialsUUID, []byte("password-b"), 517, 0); gatttest.ErrorName(err) != "org.bluez.Error.NotPermitted" {
 		t.Errorf("credentials after reconnect without SSID: %v, want NotPermitted", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/bluenet-project/bluenet/internal/bluezfake"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/protocol/improv"
 	"github.com/bluenet-project/bluenet/wifi"
@@ -143,7 +143,7 @@ func TestImprovProvision(t *testing.T) {
 		{"20-byte writes without response (web page, MTU 23)", func(f *fixture, dev dbus.ObjectPath, pkt []byte) error {
 			for len(pkt) > 0 {
 				n := min(20, len(pkt))
-				o := bluezfake.Options(dev, 23, 0)
+				o := gatttest.Options(dev, 23, 0)
 				o["type"] = dbus.MakeVariant("command")
 				if err := f.bz.WriteCommand(f.ctx, f.app, f.path(improv.RPCCommandUUID), pkt[:n], o); err != nil {
 					return err

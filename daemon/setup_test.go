@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenet-project/bluenet/internal/bluezfake"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/bluenet-project/bluenet/internal/setup"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/protocol/improv"
@@ -26,11 +26,11 @@ func TestSetupWindow(t *testing.T) {
 	dev := f.bz.Connect("00:11:22:33:44:55")
 
 	// Bluenet: Insufficient Authorization, Result "not authorized".
-	if err := f.write(dev, bluenet.SSIDUUID, []byte("evil"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
+	if err := f.write(dev, bluenet.SSIDUUID, []byte("evil"), 517, 0); gatttest.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
 		t.Errorf("SSID write with the window closed: %v, want NotAuthorized (ATT 0x08)", err)
 	}
 	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultNotAuthorized))
-	if err := f.write(dev, bluenet.CredentialsUUID, []byte("password1"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
+	if err := f.write(dev, bluenet.CredentialsUUID, []byte("password1"), 517, 0); gatttest.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
 		t.Errorf("Credentials write with the window closed: %v", err)
 	}
 	// Improv: error 0x04 for Wi-Fi settings, host name and device name set;
@@ -69,7 +69,7 @@ func TestSetupWindow(t *testing.T) {
 	f.expect(bluenet.ResultUUID, bluenet.EncodeResult(bluenet.ResultOK))
 	// It closes again by itself.
 	f.expect(improv.StateUUID, []byte{byte(improv.StateProvisioned)})
-	if err := f.write(dev, bluenet.SSIDUUID, []byte("evil"), 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
+	if err := f.write(dev, bluenet.SSIDUUID, []byte("evil"), 517, 0); gatttest.ErrorName(err) != "org.bluez.Error.NotAuthorized" {
 		t.Errorf("after the authorization ran out: %v, want NotAuthorized", err)
 	}
 }

@@ -10,13 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenet-project/bluenet/internal/centralfake"
+	"github.com/bluenet-project/bluenet/daemon"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
+	"github.com/bluenet-project/bluenet/internal/devicetest"
 	"github.com/bluenet-project/bluenet/protocol/improv"
+	"github.com/bluenet-project/bluenet/wifi"
+	"github.com/bluenet-project/bluenet/wifi/wifitest"
 )
 
 // runAgainstFake runs the bluenet command line args against a fake BlueZ
-// (DBUS_SYSTEM_BUS_ADDRESS) and returns its output and exit code.
-func runAgainstFake(t *testing.T, b *centralfake.Bluez, stdin string, args ...string) (string, string, int) {
+// (DBUS_SYSTEM_BUS_ADDRESS) on its central adapter and returns its output and
+// exit code.
+func runAgainstFake(t *testing.T, b *devicetest.Fake, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", b.Address)
 	empty := filepath.Join(t.TempDir(), "empty.conf")
@@ -24,7 +29,7 @@ func runAgainstFake(t *testing.T, b *centralfake.Bluez, stdin string, args ...st
 		t.Fatal(err)
 	}
 	root := newRootCmd()
-	root.SetArgs(append([]string{"--config", empty}, args...))
+	root.SetArgs(append([]string{"--config", empty, "-b", devicetest.CentralAdapter}, args...))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -41,12 +46,12 @@ func runAgainstFake(t *testing.T, b *centralfake.Bluez, stdin string, args ...st
 const allImprovCaps = improv.CapabilityIdentify | improv.CapabilityDeviceInfo | improv.CapabilityScan | improv.CapabilityHostname
 
 func TestImprovCommands(t *testing.T) {
-	b, _ := centralfake.New(t)
-	d := centralfake.NewImprov(b, "00:AA:01:00:00:07", "esp-plug", improv.StateAuthorized, allImprovCaps)
+	b := devicetest.New(t)
+	d := devicetest.NewImprov(t, b, "esp-plug", improv.StateAuthorized, allImprovCaps)
 	d.Networks = []improv.Network{{SSID: "HomeNet", RSSI: -42, Auth: improv.AuthWPA2}, {SSID: "Cafe", RSSI: -70, Auth: improv.AuthOpen}}
 
 	out, errOut, code := runAgainstFake(t, b, "", "scan", "--timeout", "1s")
-	if code != 0 || !strings.Contains(out, "00:AA:01:00:00:07    -55  improv          authorized              esp-plug") {
+	if code != 0 || !strings.Contains(out, gatttest.AdapterAddress+"    -42  improv          authorized              esp-plug") {
 		t.Errorf("scan: exit %d\n%s%s", code, out, errOut)
 	}
 
@@ -60,7 +65,7 @@ func TestImprovCommands(t *testing.T) {
 		t.Errorf("networks: %+v", r)
 	}
 
-	out, errOut, code = runAgainstFake(t, b, "", "identify", "00:AA:01:00:00:07")
+	out, errOut, code = runAgainstFake(t, b, "", "identify", gatttest.AdapterAddress)
 	if code != 0 || !strings.Contains(out, "identify itself") || d.Identified() != 1 {
 		t.Errorf("identify: exit %d, identified %d\n%s%s", code, d.Identified(), out, errOut)
 	}
@@ -95,8 +100,8 @@ func TestImprovCommands(t *testing.T) {
 }
 
 func TestIdentifyNotOffered(t *testing.T) {
-	b, _ := centralfake.New(t)
-	centralfake.NewImprov(b, "00:AA:01:00:00:08", "plain", improv.StateAuthorized, improv.CapabilityDeviceInfo)
+	b := devicetest.New(t)
+	devicetest.NewImprov(t, b, "plain", improv.StateAuthorized, improv.CapabilityDeviceInfo)
 	_, errOut, code := runAgainstFake(t, b, "", "identify", "plain")
 	if code != exitFailure || !strings.Contains(errOut, "not supported") {
 		t.Errorf("exit %d\n%s", code, errOut)
@@ -107,13 +112,28 @@ func TestIdentifyNotOffered(t *testing.T) {
 	}
 }
 
+// kitchen runs the daemon, called Kitchen with the host name bluenet-host,
+// speaking protocols, on an in-memory Wi-Fi backend that joins with
+// "right-password" only.
+func kitchen(t *testing.T, protocols ...string) (*devicetest.Fake, *wifitest.Backend) {
+	f := devicetest.New(t)
+	w := wifitest.New()
+	w.SetJoinFunc(func(_ context.Context, ssid []byte, secret string) error {
+		if secret != "right-password" {
+			return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonWrongPassword}
+		}
+		return nil
+	})
+	f.Daemon(t, daemon.Config{WiFi: w, Alias: "Kitchen", Hostname: "bluenet-host", Protocols: protocols,
+		NotifyGap: time.Millisecond, JoinDelay: 50 * time.Millisecond})
+	return f, w
+}
+
 // TestProvisionChoosesProtocol: a device with both services is provisioned
 // over Bluenet unless --protocol improv; Bluenet's wrong password is exit 3,
 // the same code as bluenet join's.
 func TestProvisionChoosesProtocol(t *testing.T) {
-	b, _ := centralfake.New(t)
-	centralfake.NewBluenet(b, "00:AA:01:00:00:01", "Kitchen")
-	d := centralfake.NewImprov(b, "00:AA:01:00:00:07", "esp-plug", improv.StateAuthorized, allImprovCaps)
+	b, w := kitchen(t, "bluenet", "improv")
 
 	out, errOut, code := runAgainstFake(t, b, "wrong-password\n", "provision", "Kitchen", "-s", "HomeNet")
 	if code != exitWrongPassword || !strings.Contains(errOut, "wrong password") {
@@ -123,12 +143,16 @@ func TestProvisionChoosesProtocol(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `Kitchen is connected "HomeNet"`) || !strings.Contains(out, "host name: bluenet-host") {
 		t.Errorf("Bluenet: exit %d\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = runAgainstFake(t, b, "", "networks", "Kitchen", "--protocol", "improv")
+	out, errOut, code = runAgainstFake(t, b, "right-password\n", "provision", "Kitchen", "-s", "HomeNet", "--protocol", "improv")
+	// Improv's words ("provisioned on"), not Bluenet's ("is connected").
+	if joins := w.Joins(); code != 0 || len(joins) != 3 || string(joins[2].SSID) != "HomeNet" ||
+		!strings.Contains(out, `Kitchen is provisioned on "HomeNet"`) {
+		t.Errorf("Improv: exit %d, %d joins\n%s%s", code, len(joins), out, errOut)
+	}
+
+	bluenetOnly, _ := kitchen(t, "bluenet")
+	out, errOut, code = runAgainstFake(t, bluenetOnly, "", "networks", "Kitchen", "--protocol", "improv")
 	if code != exitFailure || !strings.Contains(errOut, "not an Improv device") {
 		t.Errorf("networks --protocol improv on a Bluenet device: exit %d\n%s%s", code, out, errOut)
-	}
-	out, errOut, code = runAgainstFake(t, b, "right-password\n", "provision", "esp-plug", "-s", "HomeNet", "--protocol", "improv")
-	if code != 0 || d.SSID() != "HomeNet" {
-		t.Errorf("Improv: exit %d\n%s%s", code, out, errOut)
 	}
 }
