@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenet-project/bluenet/internal/bluezfake"
+	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
 	"github.com/bluenet-project/bluenet/wifi"
 )
@@ -22,7 +22,7 @@ func TestProfileEnterpriseJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A malformed identity is refused and changes nothing.
-	if err := f.write(dev, bluenet.IdentityUUID, []byte{9, 0, 0}, 517, 0); bluezfake.ErrorName(err) != "org.bluez.Error.InvalidValueLength" {
+	if err := f.write(dev, bluenet.IdentityUUID, []byte{9, 0, 0}, 517, 0); gatttest.ErrorName(err) != "org.bluez.Error.InvalidValueLength" {
 		t.Errorf("malformed Identity: %v", err)
 	}
 	for _, w := range []struct {
