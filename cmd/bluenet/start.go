@@ -21,6 +21,7 @@ import (
 	"github.com/bluenet-project/bluenet/internal/statusfile"
 	"github.com/bluenet-project/bluenet/internal/statusrpc"
 	"github.com/bluenet-project/bluenet/wifi/nm"
+	"github.com/bluenet-project/bluenet/wifi/regdom"
 )
 
 type startOpts struct {
@@ -41,6 +42,8 @@ type startOpts struct {
 	authorizedFor time.Duration
 	buttonSpec    string
 	notifyGap     time.Duration
+	country       string
+	remember      int
 	control       string
 	controlGroup  string
 }
@@ -75,6 +78,8 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 	f.DurationVar(&o.windowTime, "window-time", setup.DefaultWindowTime, "auto: how long the window stays open after the machine boots")
 	f.DurationVar(&o.reopenAfter, "reopen-after", setup.DefaultReopenAfter, "auto: how long the network must be gone before the window opens again")
 	f.DurationVar(&o.authorizedFor, "authorized-for", setup.DefaultAuthorizedFor, "how long bluenet allow or the button opens the window")
+	f.StringVar(&o.country, "country", "", "set the Wi-Fi regulatory country at start (ISO 3166-1 alpha-2, e.g. DE; 5 GHz needs it on many boards)")
+	f.IntVar(&o.remember, "remember", nm.DefaultRemember, "how many earlier networks a join keeps as saved profiles (0: none)")
 	f.DurationVar(&o.notifyGap, "notify-gap", daemon.DefaultNotifyGap, "gap between two Available Networks notifications (old phones may want 50ms)")
 	f.StringVar(&o.buttonSpec, "button", "", "a GPIO button that opens the window, as CHIP:LINE (e.g. gpiochip0:17)")
 	f.StringVar(&o.control, "control", control.DefaultPath(), "the local control socket bluenet allow talks to")
@@ -86,7 +91,7 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 		"identify-command": "BLUENET_IDENTIFY_COMMAND", "state-dir": "BLUENET_STATE_DIR",
 		"setup-window": "BLUENET_SETUP_WINDOW", "window-time": "BLUENET_WINDOW_TIME",
 		"reopen-after": "BLUENET_REOPEN_AFTER", "authorized-for": "BLUENET_AUTHORIZED_FOR",
-		"button": "BLUENET_BUTTON", "notify-gap": "BLUENET_NOTIFY_GAP", "control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP"} {
+		"button": "BLUENET_BUTTON", "notify-gap": "BLUENET_NOTIFY_GAP", "country": "BLUENET_COUNTRY", "remember": "BLUENET_REMEMBER", "control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP"} {
 		bindEnv(f, name, key)
 	}
 	f.Bool("help", false, "help for start")
@@ -143,13 +148,27 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 			aliasFile = filepath.Join(o.stateDir, "alias")
 		}
 	}
+	if o.remember < 0 {
+		return usagef("--remember must be 0 or more")
+	}
+	if o.country != "" {
+		if err := setCountry(ctx, o.country); err != nil {
+			return fmt.Errorf("--country %s: %w", o.country, err)
+		}
+	} else {
+		go func() { _, _ = regdom.WarnIfUnset(ctx, log, g.wlan) }()
+	}
+	remember := o.remember
+	if remember == 0 {
+		remember = -1 // nm.Config: negative keeps none
+	}
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
 		return fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
 	}
 	defer conn.Close()
 	backend, err := nm.New(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
-		Interface: g.wlan, JoinTimeout: o.joinTimeout})
+		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
