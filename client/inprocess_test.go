@@ -168,3 +168,29 @@ func TestInProcessProvision(t *testing.T) {
 		})
 	}
 }
+
+// An enterprise login over the Bluenet profile: the client writes the
+// Identity, then SSID and password; the device's backend gets the login.
+func TestInProcessProvisionEnterprise(t *testing.T) {
+	d := newDevice(t)
+	ctx := testCtx(t)
+	s := d.connect(t, ctx, gatttest.AdapterAddress)
+	login := &wifi.EAP{Method: wifi.EAPPEAP, Identity: "alice", DomainSuffixMatch: "example.org", Password: "pw-of-alice"}
+	out, err := s.ProvisionWith(ctx, []byte("corp"), wifi.Credentials{EAP: login}, nil)
+	if err != nil {
+		t.Fatalf("ProvisionWith: %v", err)
+	}
+	if !out.State.Is(bluenet.Connected, []byte("corp")) {
+		t.Errorf("state %v", out.State)
+	}
+	j := d.wifi.Joins()
+	if len(j) != 1 || j[0].EAP == nil || *j[0].EAP != *login {
+		t.Fatalf("the backend saw %v, want one enterprise join as alice", j)
+	}
+	// A CA file on this machine cannot be sent.
+	withCA := *login
+	withCA.CACert = "/etc/ssl/ca.pem"
+	if _, err := s.ProvisionWith(ctx, []byte("corp"), wifi.Credentials{EAP: &withCA}, nil); !errors.Is(err, wifi.ErrInvalid) {
+		t.Errorf("with a CA file: %v, want ErrInvalid", err)
+	}
+}

@@ -95,11 +95,47 @@ type Outcome struct {
 // tried ssid (Connecting) and then stays Disconnected, Down or on another
 // network for FallbackGrace has failed for a reason it does not report.
 func (s *Session) Provision(ctx context.Context, ssid []byte, password string, progress func(string)) (Outcome, error) {
+	return s.ProvisionWith(ctx, ssid, wifi.Passphrase(password), progress)
+}
+
+// ErrNoEnterprise means the device has no Identity characteristic: it
+// cannot join an enterprise (802.1X) network over the Bluenet profile.
+var ErrNoEnterprise = errors.New("client: the device cannot join enterprise networks (no Identity characteristic)")
+
+// ProvisionWith is Provision with any credentials: a passphrase, or an
+// 802.1X login, which goes to the Identity characteristic first (the
+// device checks the server's certificate with its system CAs unless
+// NoCACheck; a CA file on this machine means nothing to the device, so
+// EAP.CACert is refused).
+func (s *Session) ProvisionWith(ctx context.Context, ssid []byte, cred wifi.Credentials, progress func(string)) (Outcome, error) {
 	if err := wifi.ValidateSSID(ssid); err != nil {
 		return Outcome{}, err
 	}
-	if err := wifi.ValidateSecret(password); err != nil {
+	if err := cred.Validate(); err != nil {
 		return Outcome{}, err
+	}
+	password := cred.Secret
+	var identity []byte
+	if e := cred.EAP; e != nil {
+		if e.CACert != "" {
+			return Outcome{}, fmt.Errorf("%w: over Bluetooth the device checks the server with its own system CAs; a CA file cannot be sent", wifi.ErrInvalid)
+		}
+		if !s.has(bluenet.IdentityUUID) {
+			return Outcome{}, ErrNoEnterprise
+		}
+		id := bluenet.Identity{Method: bluenet.EAPPEAP, Identity: e.Identity, AnonymousIdentity: e.AnonymousIdentity,
+			DomainSuffixMatch: e.DomainSuffixMatch, NoCACheck: e.NoCACheck}
+		if e.Method == wifi.EAPTTLS {
+			id.Method = bluenet.EAPTTLS
+		}
+		if e.Phase2 == wifi.Phase2PAP {
+			id.Inner = bluenet.InnerPAP
+		}
+		var err error
+		if identity, err = id.Encode(); err != nil {
+			return Outcome{}, fmt.Errorf("%w: %v", wifi.ErrInvalid, err)
+		}
+		password = e.Password
 	}
 	if progress == nil {
 		progress = func(string) {}
@@ -123,6 +159,12 @@ func (s *Session) Provision(ctx context.Context, ssid []byte, password string, p
 	}
 	progress("device is " + initial.String())
 
+	if identity != nil {
+		progress("sending the enterprise login")
+		if err := s.write(ctx, bluenet.IdentityUUID, identity); err != nil {
+			return Outcome{}, s.refused(ssid, "enterprise login", err)
+		}
+	}
 	progress("sending SSID " + bluenet.QuoteSSID(ssid))
 	if err := s.write(ctx, bluenet.SSIDUUID, ssid); err != nil {
 		return Outcome{}, s.refused(ssid, "SSID", err)

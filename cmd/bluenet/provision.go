@@ -23,6 +23,7 @@ type provisionOpts struct {
 	timeout      time.Duration
 	scanTimeout  time.Duration
 	protocol     client.Protocol
+	eap          eapOpts
 	// noResponse: Improv commands as the web page sends them (hidden flag,
 	// for tests).
 	noResponse bool
@@ -33,6 +34,7 @@ type provisionRequest struct {
 	device   string
 	ssid     []byte
 	password string
+	cred     wifi.Credentials
 	opts     provisionOpts
 }
 
@@ -84,6 +86,7 @@ characteristic, and any Improv device, cannot say why a join failed).`,
 	f.Var(protocolFlag{&o.protocol}, "protocol", "provisioning protocol: auto (Bluenet if the device offers it, else Improv), bluenet or improv")
 	f.BoolVar(&o.noResponse, "improv-write-without-response", false, "send Improv commands in 20-byte writes without response, as the Improv web page does")
 	_ = f.MarkHidden("improv-write-without-response")
+	o.eap.addFlags(f)
 	return cmd
 }
 
@@ -110,14 +113,27 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 	if err := positiveDuration("scan-timeout", o.scanTimeout); err != nil {
 		return r, err
 	}
+	if o.open && o.eap.method != "" {
+		return r, usagef("--eap and --open exclude each other")
+	}
+	if o.eap.method != "" && o.protocol == client.ProtocolImprov {
+		return r, usagef("--eap: Improv cannot carry an enterprise login; use the Bluenet profile")
+	}
+	if o.eap.caCert != "" {
+		return r, usagef("--ca-cert: over Bluetooth the device checks the server with its own system CAs; use --domain (or --no-ca-check)")
+	}
 	pw, err := o.password(cmd)
 	if err != nil {
 		return r, err
 	}
-	if err := wifi.ValidateSecret(pw); err != nil {
+	cred, err := o.eap.credentials(cmd, pw)
+	if err != nil {
+		return r, err
+	}
+	if err := cred.Validate(); err != nil {
 		return r, clientError(cmd.Context(), err)
 	}
-	r.password = pw
+	r.password, r.cred = pw, cred
 	return r, nil
 }
 
@@ -190,6 +206,9 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	}
 	w := cmd.OutOrStdout()
 	if proto == client.ProtocolImprov {
+		if r.cred.EAP != nil {
+			return usagef("--eap: %s speaks only Improv, which cannot carry an enterprise login", d.Label())
+		}
 		s, err := l.Improv(ctx)
 		if err != nil {
 			return clientError(ctx, err)
@@ -213,7 +232,7 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	if !s.HasResult() {
 		pr.update("the device has no Result characteristic (original Bluenet): following its state only")
 	}
-	out, err := s.Provision(jctx, r.ssid, r.password, pr.update)
+	out, err := s.ProvisionWith(jctx, r.ssid, r.cred, pr.update)
 	pr.stop()
 	if err != nil {
 		return timedOut(err)
