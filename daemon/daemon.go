@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -177,16 +178,23 @@ type daemon struct {
 	window *setup.Window // Config.Setup, or one that is always open
 	gate   *setup.Gate   // the window and one phone at a time
 
-	mu          sync.Mutex
-	wifiState   wifi.State
-	aps         []wifi.AccessPoint
-	apsChanged  chan struct{} // closed and replaced when aps changes
-	centrals    map[dbus.ObjectPath]string
-	alias       string // the adapter's name: Config.Alias, or the one a phone set
+	mu         sync.Mutex
+	wifiState  wifi.State
+	aps        []wifi.AccessPoint
+	apsChanged chan struct{} // closed and replaced when aps changes
+	centrals   map[dbus.ObjectPath]string
+	alias      string // the adapter's name: Config.Alias, or the one a phone set
+	// joining is the SSID of the running join; a Connected state to it is
+	// held back in held until the join has returned and its result is
+	// out, so that a phone that reads the result on Connected never reads
+	// "joining".
+	joining     []byte
+	held        *wifi.State
 	lastJoin    string // status text of the last join
 	advertising bool
 
-	kick chan struct{} // re-evaluate advertising
+	kick     chan struct{}   // re-evaluate advertising
+	released chan wifi.State // a held state, for the main loop
 }
 
 // Run publishes the configured protocols' services and serves until ctx is
@@ -215,7 +223,8 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Protocols = DefaultProtocols
 	}
 	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
-		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
+		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1),
+		released: make(chan wifi.State, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
 	d.window = cfg.Setup
@@ -320,6 +329,11 @@ func (d *daemon) run(ctx context.Context) error {
 				states = nil
 				continue
 			}
+			if d.hold(st) {
+				continue
+			}
+			d.onWiFiState(ctx, st)
+		case st := <-d.released:
 			d.onWiFiState(ctx, st)
 		case aps, ok := <-apLists:
 			if !ok {
@@ -514,6 +528,10 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	end := d.gate.Joining(string(dev))
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
+	d.mu.Lock()
+	d.joining = ssid
+	d.mu.Unlock()
+	defer d.release()
 	start := time.Now()
 	err := d.cfg.WiFi.Join(ctx, ssid, cred)
 	end()
@@ -568,6 +586,35 @@ func (d *daemon) setLastJoin(text string) {
 	d.lastJoin = text
 	d.mu.Unlock()
 	d.publishStatus()
+}
+
+// hold keeps st back when it is Connected to the network a running join
+// is joining (see daemon.joining); it reports whether it did.
+func (d *daemon) hold(st wifi.State) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.joining == nil || d.held == nil && (st.Kind != wifi.Connected || !bytes.Equal(st.SSID, d.joining)) {
+		return false
+	}
+	cp := st.Clone()
+	d.held = &cp
+	return true
+}
+
+// release ends a join's hold: the held state, if any, goes to the main
+// loop. The join calls it after telling the services its outcome.
+func (d *daemon) release() {
+	d.mu.Lock()
+	held := d.held
+	d.joining, d.held = nil, nil
+	d.mu.Unlock()
+	if held == nil {
+		return
+	}
+	select {
+	case d.released <- *held:
+	case <-d.ctx.Done():
+	}
 }
 
 func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {

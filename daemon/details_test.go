@@ -112,3 +112,40 @@ func sameDetails(a, b []bluenet.NetworkDetails) bool {
 	}
 	return true
 }
+
+// A phone that reads Result when Connected arrives must not read
+// "joining": the Connected notification comes after the Result.
+func TestProfileResultBeforeConnected(t *testing.T) {
+	f := newFixture(t, nil)
+	f.subscribe(bluenet.StateUUID)
+	f.subscribe(bluenet.ResultUUID)
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	if err := f.write(dev, bluenet.SSIDUUID, []byte("home"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.write(dev, bluenet.CredentialsUUID, []byte("password1"), 517, 0); err != nil {
+		t.Fatal(err)
+	}
+	statePath, resultPath := f.path(bluenet.StateUUID), f.path(bluenet.ResultUUID)
+	resultOK := false
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case n := <-f.notes:
+			switch {
+			case n.Path == resultPath && bytes.Equal(n.Value, bluenet.EncodeResult(bluenet.ResultOK)):
+				resultOK = true
+			case n.Path == statePath && bytes.Equal(n.Value, []byte("\x03home")):
+				if !resultOK {
+					t.Fatal("Connected notified before the Result")
+				}
+				if v := f.read(dev, bluenet.ResultUUID); v[0] != byte(bluenet.ResultOK) {
+					t.Fatalf("Result read on Connected: %q", v)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("no Connected notification")
+		}
+	}
+}

@@ -201,8 +201,8 @@ func (s *improvService) computeState() improv.State {
 		return improv.StateProvisioning
 	case failed && s.d.setupOpen():
 		return improv.StateAuthorized
-	case provisioned && online:
-		return improv.StateProvisioned
+	case provisioned:
+		return improv.StateProvisioned // its Connected state may be a moment behind
 	case online && !s.d.setupAuthorized():
 		return improv.StateProvisioned
 	case s.d.setupOpen():
