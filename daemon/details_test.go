@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -119,6 +120,13 @@ func TestProfileResultBeforeConnected(t *testing.T) {
 	f := newFixture(t, nil)
 	f.subscribe(bluenet.StateUUID)
 	f.subscribe(bluenet.ResultUUID)
+	// As with NetworkManager: the link is Connected a while before the join
+	// returns (the backend still saves the profile).
+	f.wifi.SetJoinFunc(func(context.Context, []byte, string) error {
+		f.wifi.SetState(wifi.State{Kind: wifi.Connected, SSID: []byte("home")})
+		time.Sleep(300 * time.Millisecond)
+		return nil
+	})
 	dev := f.bz.Connect("00:11:22:33:44:55")
 	if err := f.write(dev, bluenet.SSIDUUID, []byte("home"), 517, 0); err != nil {
 		t.Fatal(err)
