@@ -42,7 +42,7 @@ network never destroys the one that works.`,
 	bindEnv(pf, "bluetooth", "BLUENET_BLUETOOTH")
 	bindEnv(pf, "verbose", "BLUENET_VERBOSE")
 	root.AddCommand(newStartCmd(g), newJoinCmd(g), newStatusCmd(g), newVersionCmd(),
-		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g))
+		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g), newDoctorCmd(g))
 	return root
 }
 
