@@ -17,7 +17,12 @@ import (
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
-func TestMain(m *testing.M) { vmtest.Main(m) }
+func TestMain(m *testing.M) {
+	if !vmtest.InGuest() {
+		buildPackage() // on the host: the .deb that TestPackage installs in the guest
+	}
+	vmtest.Main(m)
+}
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
 type syncBuffer struct {
