@@ -21,7 +21,7 @@ import (
 )
 
 // maxExposure is the highest `systemd-analyze security` exposure score the
-// unit may have (README: 1.8 with systemd 252).
+// unit may have (README: 1.6 with systemd 252).
 const maxExposure = 2.0
 
 func need(t *testing.T, tools ...string) {
