@@ -317,7 +317,7 @@ func TestAmd64Contents(t *testing.T) {
 func TestLintian(t *testing.T) {
 	need(t, "lintian")
 	deb := debs(t)["amd64"]
-	out, _ := exec.Command("lintian", "--no-tag-display-limit", deb).CombinedOutput()
+	out, _ := exec.Command("lintian", "--tag-display-limit", "0", "--show-overrides", deb).CombinedOutput()
 	t.Logf("lintian:\n%s", out)
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(l, "E: ") {
