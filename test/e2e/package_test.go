@@ -109,11 +109,14 @@ func TestPackage(t *testing.T) {
 	deb := debs[0]
 
 	// Install.
-	out := vmtest.Sh(t, "dpkg -i "+deb+" 2>&1 && dpkg-query -W -f='${Status} ${Version}\\n' bluenet && id bluenet")
+	// --no-triggers: man-db's trigger (interest-noawait, so bluenet is
+	// installed without it) would rebuild the whole manual index, which
+	// takes many minutes in this VM.
+	out := vmtest.Sh(t, "timeout 240 dpkg -i --no-triggers "+deb+" 2>&1 && dpkg-query -W -f='${Status} ${Version}\\n' bluenet && id bluenet")
 	if !strings.Contains(out, "install ok installed") || !strings.Contains(out, "uid=") {
 		t.Fatalf("dpkg -i:\n%s", out)
 	}
-	t.Cleanup(func() { _, _ = vmtest.ShErr("dpkg --purge bluenet >/dev/null 2>&1") })
+	t.Cleanup(func() { _, _ = vmtest.ShErr("timeout 240 dpkg --purge --no-triggers bluenet >/dev/null 2>&1") })
 	for _, f := range []string{"/usr/bin/bluenet", "/lib/systemd/system/bluenet.service", "/etc/bluenet/bluenet.conf",
 		"/usr/lib/sysusers.d/bluenet.conf", doctor.PolkitRule, "/usr/share/man/man1/bluenet.1.gz",
 		"/usr/share/bash-completion/completions/bluenet", "/etc/systemd/system/multi-user.target.wants/bluenet.service"} {
@@ -212,7 +215,7 @@ func TestPackage(t *testing.T) {
 
 	// Upgrade (the same package again): the edited conffile stays, the rule
 	// comes back.
-	vmtest.Sh(t, "echo BLUENET_ALIAS=Edited >> /etc/bluenet/bluenet.conf && dpkg -i "+deb+" </dev/null 2>&1")
+	vmtest.Sh(t, "echo BLUENET_ALIAS=Edited >> /etc/bluenet/bluenet.conf && timeout 240 dpkg -i --no-triggers "+deb+" </dev/null 2>&1")
 	if b, _ := os.ReadFile("/etc/bluenet/bluenet.conf"); !strings.Contains(string(b), "BLUENET_ALIAS=Edited") {
 		t.Errorf("reinstall replaced the edited conffile")
 	}
@@ -222,7 +225,7 @@ func TestPackage(t *testing.T) {
 
 	// Purge: configuration gone, the user's Wi-Fi profile kept.
 	d.stop(t)
-	out = vmtest.Sh(t, "dpkg --purge bluenet 2>&1; ls -d /etc/bluenet 2>&1; nmcli -t -f NAME,TYPE con show")
+	out = vmtest.Sh(t, "timeout 240 dpkg --purge --no-triggers bluenet 2>&1; ls -d /etc/bluenet 2>&1; nmcli -t -f NAME,TYPE con show")
 	if !strings.Contains(out, "No such file") {
 		t.Errorf("purge left /etc/bluenet:\n%s", out)
 	}
