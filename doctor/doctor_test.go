@@ -28,11 +28,17 @@ type subject struct {
 	Details map[string]dbus.Variant
 }
 
-func (p fakePolkit) CheckAuthorization(s subject, action string, _ map[string]string, _ uint32, _ string) (bool, bool, map[string]string, *dbus.Error) {
+// authResult is polkit's AuthorizationResult, one (bba{ss}) struct.
+type authResult struct {
+	Authorized, Challenge bool
+	Details               map[string]string
+}
+
+func (p fakePolkit) CheckAuthorization(s subject, action string, _ map[string]string, _ uint32, _ string) (authResult, *dbus.Error) {
 	if s.Kind != "system-bus-name" || s.Details["name"].Value() == nil {
-		return false, false, nil, dbus.NewError("org.freedesktop.PolicyKit1.Error.Failed", []any{"bad subject"})
+		return authResult{}, dbus.NewError("org.freedesktop.PolicyKit1.Error.Failed", []any{"bad subject"})
 	}
-	return p.allow[action], false, map[string]string{}, nil
+	return authResult{Authorized: p.allow[action], Details: map[string]string{}}, nil
 }
 
 func startPolkit(t *testing.T, bus *dbustest.Bus, allow ...string) {

@@ -103,7 +103,7 @@ func (d *doctor) authorized(ctx context.Context, action string) (bool, error) {
 		Details               map[string]string
 	}
 	err := d.call(ctx, polkitName, polkitPath, "org.freedesktop.PolicyKit1.Authority.CheckAuthorization",
-		subject, action, map[string]string{}, uint32(0), "").Store(&result.Authorized, &result.Challenge, &result.Details)
+		subject, action, map[string]string{}, uint32(0), "").Store(&result) // one (bba{ss}) struct
 	return result.Authorized, err
 }
 
