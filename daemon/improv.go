@@ -540,7 +540,7 @@ func (s *improvService) hardware() string {
 	if s.cfg.Hardware != "" {
 		return s.cfg.Hardware
 	}
-	for _, f := range []string{"/proc/device-tree/model", "/sys/class/dmi/id/product_name"} {
+	for _, f := range []string{"/sys/firmware/devicetree/base/model", "/proc/device-tree/model", "/sys/class/dmi/id/product_name"} {
 		if b, err := os.ReadFile(f); err == nil {
 			if v := strings.TrimSpace(strings.TrimRight(string(b), "\x00")); v != "" {
 				return v

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -43,7 +44,7 @@ network never destroys the one that works.`,
 	bindEnv(pf, "verbose", "BLUENET_VERBOSE")
 	root.AddCommand(newStartCmd(g), newJoinCmd(g), newStatusCmd(g), newVersionCmd(),
 		newScanCmd(g), newNetworksCmd(g), newProvisionCmd(g), newIdentifyCmd(g), newAllowCmd(),
-		newSavedCmd(g), newForgetCmd(g), newCountryCmd(g))
+		newSavedCmd(g), newForgetCmd(g), newCountryCmd(g), newDoctorCmd(g))
 	return root
 }
 
@@ -68,8 +69,39 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "bluenet", version)
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "bluenet", versionString())
 			return err
 		},
 	}
+}
+
+// versionString is the version stamped by scripts/package (git describe),
+// or, in a plain go build, "dev" with the commit Go recorded.
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	rev, modified := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	switch {
+	case rev == "":
+		return version
+	case modified:
+		return version + " (" + rev + ", modified)"
+	}
+	return version + " (" + rev + ")"
 }

@@ -16,7 +16,12 @@ import (
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
-func TestMain(m *testing.M) { vmtest.Main(m) }
+func TestMain(m *testing.M) {
+	if !vmtest.InGuest() {
+		buildPackage() // on the host: the .deb that TestPackage installs in the guest
+	}
+	vmtest.Main(m)
+}
 
 // debugLog returns a debug logger whose output the test prints, headed
 // name, only when it fails.
