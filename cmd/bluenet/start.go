@@ -230,6 +230,8 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		AliasFile: aliasFile,
 		Hostname:  o.hostname,
 		Protocols: o.protocols,
+		Setup:     window,
+		NotifyGap: o.notifyGap,
 		Improv: daemon.ImprovConfig{
 			URL:             o.improvURL,
 			IdentifyCommand: o.identifyCmd,

@@ -251,8 +251,9 @@ func TestImprov(t *testing.T) {
 			t.Fatal(err)
 		}
 		readUntil(errH, "unable to connect", func(b []byte) bool { return bytes.Equal(b, []byte{byte(improv.ErrorUnableToConnect)}) })
-		if s, _ := d.status(); s.SSID != "HomeNet" {
-			t.Errorf("after a wrong password over a long write: %+v", s)
+		if !waitFor(60*time.Second, func() bool { s, ok := d.status(); return ok && s.SSID == "HomeNet" && s.State == "connected" }) {
+			s, _ := d.status()
+			t.Errorf("after a wrong password over a long write the device is %+v, want back on HomeNet", s)
 		}
 	})
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bluenet-project/bluenet/doctor"
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 )
 
@@ -79,7 +80,7 @@ func runAs(t *testing.T, argv ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out, errb syncBuffer
+	var out, errb logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := cmd.ProcessState.ExitCode()
