@@ -392,7 +392,7 @@ func (b *bluenetService) detailsList() []bluenet.NetworkDetails {
 		}
 		r := rssi(best)
 		out = append(out, bluenet.NetworkDetails{SSID: ssid, RSSI: int8(max(min(r, 0), -128)),
-			Security: bluenet.Security(best.Auth), Band: bluenet.Band(best.Band()),
+			Security: detailsSecurity(best.Auth), Band: detailsBand(best.Band()),
 			Current: cur.Kind == wifi.Connected && bytes.Equal(cur.SSID, ssid)})
 	}
 	return out

@@ -75,3 +75,36 @@ func NetworkList(aps []wifi.AccessPoint) [][]byte {
 	}
 	return out
 }
+
+// detailsSecurity maps what an access point offers to Network Details'
+// security value.
+func detailsSecurity(a wifi.Auth) bluenet.Security {
+	switch a {
+	case wifi.AuthWEP:
+		return bluenet.SecurityWEP
+	case wifi.AuthWPA:
+		return bluenet.SecurityWPA
+	case wifi.AuthWPA2:
+		return bluenet.SecurityWPA2
+	case wifi.AuthWPA3:
+		return bluenet.SecurityWPA3
+	case wifi.AuthEnterprise:
+		return bluenet.SecurityEnterprise
+	case wifi.AuthOWE:
+		return bluenet.SecurityOWE
+	}
+	return bluenet.SecurityOpen
+}
+
+// detailsBand maps a band to Network Details' band value.
+func detailsBand(b wifi.Band) bluenet.Band {
+	switch b {
+	case wifi.Band2G4:
+		return bluenet.Band2G4
+	case wifi.Band5G:
+		return bluenet.Band5G
+	case wifi.Band6G:
+		return bluenet.Band6G
+	}
+	return bluenet.BandUnknown
+}

@@ -20,24 +20,14 @@ const (
 	AuthOWE                    // Enhanced Open (OWE, not joinable by Bluenet)
 )
 
+var authNames = [...]string{AuthOpen: "open", AuthWEP: "wep", AuthWPA: "wpa", AuthWPA2: "wpa2", AuthWPA3: "wpa3",
+	AuthEnterprise: "enterprise", AuthOWE: "owe"}
+
 // String returns "open", "wep", "wpa", "wpa2", "wpa3", "enterprise" or
 // "owe".
 func (a Auth) String() string {
-	switch a {
-	case AuthOpen:
-		return "open"
-	case AuthWEP:
-		return "wep"
-	case AuthWPA:
-		return "wpa"
-	case AuthWPA2:
-		return "wpa2"
-	case AuthWPA3:
-		return "wpa3"
-	case AuthEnterprise:
-		return "enterprise"
-	case AuthOWE:
-		return "owe"
+	if int(a) < len(authNames) {
+		return authNames[a]
 	}
 	return "Auth(" + strconv.Itoa(int(a)) + ")"
 }
@@ -53,15 +43,12 @@ const (
 	Band6G           // 6 GHz (5925–7125 MHz)
 )
 
+var bandNames = [...]string{BandUnknown: "unknown", Band2G4: "2.4GHz", Band5G: "5GHz", Band6G: "6GHz"}
+
 // String returns "2.4GHz", "5GHz", "6GHz" or "unknown".
 func (b Band) String() string {
-	switch b {
-	case Band2G4:
-		return "2.4GHz"
-	case Band5G:
-		return "5GHz"
-	case Band6G:
-		return "6GHz"
+	if int(b) < len(bandNames) {
+		return bandNames[b]
 	}
 	return "unknown"
 }

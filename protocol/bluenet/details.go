@@ -36,8 +36,8 @@ import (
 // longer ones take two; from MTU 38 every entry fits one. A round with no
 // networks is the single header byte 0x20 (LAST, no entry).
 
-// Security is what an access point offers, as Network Details shows it. The
-// values equal those of wifi.Auth.
+// Security is what an access point offers, as Network Details shows it.
+// (The daemon maps its backend's values to these with an explicit switch.)
 type Security byte
 
 // Security values (4 bits on the wire).
@@ -73,8 +73,7 @@ func (s Security) String() string {
 	return "security(" + strconv.Itoa(int(s)) + ")"
 }
 
-// Band is the frequency band on the wire. The values equal those of
-// wifi.Band.
+// Band is the frequency band on the wire.
 type Band byte
 
 // Band values (2 bits on the wire).
