@@ -16,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/daemon"
 	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/internal/vmtest"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
@@ -180,7 +181,8 @@ func TestImprov(t *testing.T) {
 	t.Logf("Wi-Fi settings -> provisioned: %.2fs", time.Since(joinStart).Seconds())
 	r = next(t, results, 10*time.Second, "redirect URL", func(b []byte) bool { return len(b) > 0 && b[0] == byte(improv.CommandWiFiSettings) })
 	_, ss, _ = improv.ParseResult(r)
-	st, _ := d.status()
+	var st daemon.Status
+	waitFor(30*time.Second, func() bool { var ok bool; st, ok = d.status(); return ok && st.SSID == "CafeNet" && st.IPv4 != "" })
 	if want := fmt.Sprintf("http://%s/welcome", st.IPv4); len(ss) != 1 || ss[0] != want || st.SSID != "CafeNet" {
 		t.Errorf("redirect %q, status %+v; want [%s] on CafeNet", ss, st, want)
 	}
@@ -361,7 +363,8 @@ func TestImprovOnlyDevice(t *testing.T) {
 		t.Fatalf("provision over Improv: exit %d", code)
 	}
 	t.Logf("bluenet provision over Improv: %.2fs", time.Since(start).Seconds())
-	st, _ := d.status()
+	var st daemon.Status
+	waitFor(30*time.Second, func() bool { var ok bool; st, ok = d.status(); return ok && st.IPv4 != "" })
 	if want := "redirect URL: http://" + st.IPv4 + "/"; st.IPv4 == "" || !strings.Contains(out, want) {
 		t.Errorf("provision output %q, want %q", out, want)
 	}
