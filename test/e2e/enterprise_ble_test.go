@@ -93,6 +93,11 @@ func TestEnterpriseOverBLE(t *testing.T) {
 		check("long read at MTU 23", nets)
 	})
 
+	// The kernel's link of the MTU 23 read must be gone before BlueZ
+	// connects again.
+	if !waitFor(30*time.Second, func() bool { s, ok := d.status(); return ok && len(s.Centrals) == 0 }) {
+		t.Fatalf("a central is still connected after the MTU 23 read")
+	}
 	c := vmtest.CentralAdapter
 	_, _, code := runBluenet(t, "not-alices-pass\n", "-b", c, "provision", vmtest.PeripheralAddress, "-s", corp.SSID,
 		"--eap", "peap", "--identity", "alice", "--no-ca-check", "--password-file", "-")
