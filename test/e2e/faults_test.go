@@ -53,13 +53,16 @@ func wlan0Link(t *testing.T) (ssid string, activated bool) {
 func namedProfiles(e *wifiEnv) map[string][]nmProfile {
 	m := map[string][]nmProfile{}
 	for _, p := range e.profiles() {
+		if strings.HasPrefix(p.id, "bluenet-saved-") {
+			continue // remembered networks (wifi/nm's Remember) are not the join's business
+		}
 		m[p.id] = append(m[p.id], p)
 	}
 	return m
 }
 
 // settled waits until NetworkManager holds exactly one Wi-Fi profile, named
-// bluenet and saved to disk, no pending one, and wlan0 is ACTIVATED; it
+// bluenet and saved to disk (besides remembered ones, bluenet-saved-*), no pending one, and wlan0 is ACTIVATED; it
 // returns the SSID wlan0 is on.
 func settled(t *testing.T, e *wifiEnv, limit time.Duration) string {
 	t.Helper()

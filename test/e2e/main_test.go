@@ -10,6 +10,7 @@ package e2e
 
 import (
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/bluenet-project/bluenet/internal/logbuf"
@@ -17,6 +18,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The daemons the tests start accept provisioning at any time, as the
+	// original did: the suite outlasts the VM's 15-minute boot window, and
+	// most tests provision a device that is online. TestSetupWindow asks
+	// for the window it tests with --setup-window.
+	os.Setenv("BLUENET_SETUP_WINDOW", "always")
 	if !vmtest.InGuest() {
 		buildPackage() // on the host: the .deb that TestPackage installs in the guest
 	}

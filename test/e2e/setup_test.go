@@ -26,7 +26,7 @@ func TestSetupWindow(t *testing.T) {
 	defer cancel()
 
 	// No boot window (the VM has just booted), so only "offline" opens it.
-	d := startDaemon(t, "-a", "Setup Test", "--window-time", "0", "--reopen-after", "8s", "--authorized-for", "45s")
+	d := startDaemon(t, "-a", "Setup Test", "--setup-window", "auto", "--window-time", "0", "--reopen-after", "8s", "--authorized-for", "45s")
 	setupIs := func(prefix string, within time.Duration) {
 		t.Helper()
 		if !waitFor(within, func() bool { s, ok := d.status(); return ok && strings.HasPrefix(s.Setup, prefix) }) {
