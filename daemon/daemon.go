@@ -187,7 +187,23 @@ type daemon struct {
 	advertising bool
 
 	kick chan struct{} // re-evaluate advertising
+
+	// known is closed once the backend knows the Wi-Fi state (see
+	// readyBackend); until then the setup window is not told whether the
+	// device is online.
+	known <-chan struct{}
 }
+
+// readyBackend is a wifi.Backend that learns its first state after it was
+// created (nm.Start): Ready is closed then. The daemon publishes its
+// services without waiting for it.
+type readyBackend interface {
+	Ready() <-chan struct{}
+}
+
+// stateWait bounds how long a read of the Wi-Fi state waits for the
+// backend's first state at start-up.
+const stateWait = 3 * time.Second
 
 // Run publishes the configured protocols' services and serves until ctx is
 // done; then it stops advertising, unregisters, waits for the work it
@@ -223,7 +239,16 @@ func Run(ctx context.Context, cfg Config) error {
 		d.window = setup.New(setup.Config{Mode: setup.Always})
 		defer d.window.Close()
 	}
-	d.window.SetOnline(d.wifiState.Kind == wifi.Connected)
+	if r, ok := cfg.WiFi.(readyBackend); ok {
+		d.known = r.Ready()
+	} else {
+		known := make(chan struct{})
+		close(known)
+		d.known = known
+	}
+	if d.stateKnown() {
+		d.window.SetOnline(d.wifiState.Kind == wifi.Connected)
+	}
 	d.gate = setup.NewGate(d.window, setup.NewLease(setup.LeaseConfig{Idle: cfg.LeaseIdle}))
 	for _, p := range cfg.Protocols {
 		switch p {
@@ -300,8 +325,17 @@ func (d *daemon) run(ctx context.Context) error {
 	states := d.cfg.WiFi.WatchState(ctx)
 	apLists := d.cfg.WiFi.WatchAccessPoints(ctx)
 	windowChanges := d.window.Changes()
+	known := d.known
+	if d.stateKnown() {
+		known = nil
+	}
 	for {
 		select {
+		case <-known:
+			// The backend's first state: the latest arrives on states
+			// (or already did); the window learns it now.
+			known = nil
+			d.window.SetOnline(d.cfg.WiFi.State().Kind == wifi.Connected)
 		case ws, ok := <-windowChanges:
 			if !ok {
 				windowChanges = nil
@@ -469,6 +503,32 @@ func (d *daemon) currentState() wifi.State {
 	return d.wifiState
 }
 
+// stateKnown reports whether the backend knows the Wi-Fi state.
+func (d *daemon) stateKnown() bool {
+	select {
+	case <-d.known:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitState returns the Wi-Fi state for a phone's read: at start-up, once
+// the backend knows it (at most stateWait).
+func (d *daemon) waitState() wifi.State {
+	if d.stateKnown() {
+		return d.currentState()
+	}
+	t := time.NewTimer(stateWait)
+	defer t.Stop()
+	select {
+	case <-d.known:
+		return d.cfg.WiFi.State()
+	case <-t.C:
+		return d.currentState()
+	}
+}
+
 // setupOpen reports whether provisioning writes are accepted now.
 func (d *daemon) setupOpen() bool { return d.window.Open() }
 
@@ -515,6 +575,10 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
 	start := time.Now()
+	select { // at start-up, the backend may not know the device yet
+	case <-d.known:
+	case <-ctx.Done():
+	}
 	err := d.cfg.WiFi.Join(ctx, ssid, secret)
 	end()
 	if err != nil {
@@ -575,7 +639,9 @@ func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
 	prev := d.wifiState
 	d.wifiState = st
 	d.mu.Unlock()
-	d.window.SetOnline(st.Kind == wifi.Connected)
+	if d.stateKnown() {
+		d.window.SetOnline(st.Kind == wifi.Connected)
+	}
 	if !st.Equal(prev) {
 		d.log.Info("wifi", "state", st.String())
 	}

@@ -148,7 +148,10 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		return fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
 	}
 	defer conn.Close()
-	backend, err := nm.New(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
+	// nm.Start reads NetworkManager in the background: the GATT application
+	// and the advertisement do not wait for it (the daemon answers the
+	// Wi-Fi state once it is known).
+	backend, err := nm.Start(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
 		Interface: g.wlan, JoinTimeout: o.joinTimeout})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
