@@ -390,24 +390,49 @@ func (d *daemon) setupAdapter(ctx context.Context) error {
 // adapter comes back (bluetoothd restarted, or the controller was replugged),
 // which leaves it powered off.
 func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
+	cycled := false // the controller may have been power-cycled
 	if !d.cfg.KeepBREDR {
 		// First: the kernel takes it only while powered off, so SetBREDR
 		// power-cycles the controller.
-		if err := a.SetBREDR(ctx, false); err != nil {
-			// Not fatal: LE works; some old phones may try BR/EDR.
-			d.log.Warn("could not switch BR/EDR off", "adapter", a.Name(), "err", err)
+		if on, err := a.BREDR(ctx); err != nil || on {
+			cycled = true
+			if err := a.SetBREDR(ctx, false); err != nil {
+				// Not fatal: LE works; some old phones may try BR/EDR.
+				d.log.Warn("could not switch BR/EDR off", "adapter", a.Name(), "err", err)
+			}
 		}
 	}
-	if err := a.SetPowered(ctx, true); err != nil {
-		return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
+	// What is already set is not set again (a restarted daemon finds the
+	// adapter as it left it): one read instead of four writes. After a power
+	// cycle bluetoothd's properties may lag behind the kernel: set them all.
+	var cur map[string]dbus.Variant
+	if !cycled {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.cfg.Conn.Object("org.bluez", a.Path()).CallWithContext(cctx,
+			"org.freedesktop.DBus.Properties.GetAll", 0, "org.bluez.Adapter1").Store(&cur)
+		cancel()
+		if err != nil {
+			cur = nil
+		}
 	}
-	if alias := d.aliasName(); alias != "" {
+	has := func(name string, v any) bool {
+		got, ok := cur[name]
+		return ok && reflect.DeepEqual(got.Value(), v)
+	}
+	if !has("Powered", true) {
+		if err := a.SetPowered(ctx, true); err != nil {
+			return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
+		}
+	}
+	if alias := d.aliasName(); alias != "" && !has("Alias", alias) {
 		if err := a.SetAlias(ctx, alias); err != nil {
 			return fmt.Errorf("daemon: set alias: %w", err)
 		}
 	}
-	if err := a.SetDiscoverable(ctx, true, 0); err != nil {
-		return fmt.Errorf("daemon: discoverable: %w", err)
+	if !has("Discoverable", true) || !has("DiscoverableTimeout", uint32(0)) {
+		if err := a.SetDiscoverable(ctx, true, 0); err != nil {
+			return fmt.Errorf("daemon: discoverable: %w", err)
+		}
 	}
 	return nil
 }
