@@ -179,11 +179,11 @@ type daemon struct {
 	advertised []*gatt.Advertisement
 	slotsFull  bool // a later instance was refused: logged once
 
-	joinMu sync.Mutex    // held by the running join
+	joinMu sync.Mutex // held by the running join
 	// activity counts provisioning writes and joins (see scanLater).
 	activity atomic.Int64
-	window *setup.Window // Config.Setup, or one that is always open
-	gate   *setup.Gate   // the window and one phone at a time
+	window   *setup.Window // Config.Setup, or one that is always open
+	gate     *setup.Gate   // the window and one phone at a time
 
 	mu          sync.Mutex
 	wifiState   wifi.State
