@@ -46,8 +46,7 @@ func newDevice(t *testing.T) *device {
 		done <- daemon.Run(ctx, daemon.Config{
 			Conn: bus.Conn(t), WiFi: w, Adapter: "hci0", Alias: alias, Hostname: "host-%IP",
 			CyclePause: 500 * time.Millisecond, NotifyGap: time.Millisecond, JoinDelay: 50 * time.Millisecond,
-			ScanDelay: time.Millisecond, // the scan this test looks for comes at once
-			OnReady:   func() { close(ready) },
+			OnReady: func() { close(ready) },
 		})
 	}()
 	t.Cleanup(func() {

@@ -270,7 +270,11 @@ func (b *bluenetService) onNetworksSubscribe(subscribed bool) {
 // starts again, until ctx is done. An empty list waits for the next scan.
 func (b *bluenetService) cycle(ctx context.Context) {
 	d := b.d
-	d.scanLater(ctx)
+	scanCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := d.cfg.WiFi.RequestScan(scanCtx); err != nil {
+		d.log.Debug("request scan", "err", err)
+	}
+	cancel()
 	d.log.Debug("available networks: cycle started")
 	gap := time.NewTimer(0)
 	defer gap.Stop()

@@ -35,12 +35,6 @@ const (
 	DefaultJoinDelay = 200 * time.Millisecond
 	// DefaultJoinTimeout bounds one join, rollback included.
 	DefaultJoinTimeout = 3 * time.Minute
-	// DefaultScanDelay is how long a phone must stay subscribed to
-	// Available Networks without writing anything before the daemon asks
-	// for a fresh scan: NetworkManager defers an activation until a running
-	// scan ends, so a phone that writes a network it already knows must not
-	// wait for a scan it did not need.
-	DefaultScanDelay = 1500 * time.Millisecond
 )
 
 // Protocol names, as --profiles takes them.
@@ -99,8 +93,8 @@ type Config struct {
 	// CyclePause is the pause after each round of Available Networks
 	// notifications (default 3 s); NotifyGap the gap between two SSIDs
 	// (default DefaultNotifyGap); JoinDelay see DefaultJoinDelay; JoinTimeout bounds
-	// one join (default 3 min); ScanDelay see DefaultScanDelay.
-	CyclePause, NotifyGap, JoinDelay, JoinTimeout, ScanDelay time.Duration
+	// one join (default 3 min).
+	CyclePause, NotifyGap, JoinDelay, JoinTimeout time.Duration
 
 	// OnReady is called once, after the GATT application and the
 	// advertisement are registered (systemd's READY=1).
@@ -179,11 +173,9 @@ type daemon struct {
 	advertised []*gatt.Advertisement
 	slotsFull  bool // a later instance was refused: logged once
 
-	joinMu sync.Mutex // held by the running join
-	// activity counts provisioning writes and joins (see scanLater).
-	activity atomic.Int64
-	window   *setup.Window // Config.Setup, or one that is always open
-	gate     *setup.Gate   // the window and one phone at a time
+	joinMu sync.Mutex    // held by the running join
+	window *setup.Window // Config.Setup, or one that is always open
+	gate   *setup.Gate   // the window and one phone at a time
 
 	mu          sync.Mutex
 	wifiState   wifi.State
@@ -234,9 +226,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.JoinTimeout <= 0 {
 		cfg.JoinTimeout = DefaultJoinTimeout
-	}
-	if cfg.ScanDelay <= 0 {
-		cfg.ScanDelay = DefaultScanDelay
 	}
 	if len(cfg.Protocols) == 0 {
 		cfg.Protocols = DefaultProtocols
@@ -576,40 +565,7 @@ func (d *daemon) setupAuthorized() bool { return d.window.State().Authorized }
 // startSetup checks that central dev may provision now: the window must be
 // open (setup.ErrNotAuthorized), unless dev's own setup runs, and no other
 // central mid-setup (setup.ErrBusy). It counts as the central's activity.
-func (d *daemon) startSetup(dev dbus.ObjectPath) error {
-	d.activity.Add(1)
-	return d.gate.Write(string(dev))
-}
-
-// scanLater asks the backend for a fresh scan after ScanDelay, unless ctx
-// ends first or a phone wrote provisioning data or a join ran meanwhile (at
-// once when no network is known at all: the phone has nothing to see).
-// NetworkManager defers an activation until a running scan ends, which cost
-// a phone that wrote its SSID right after subscribing several seconds.
-func (d *daemon) scanLater(ctx context.Context) {
-	before := d.activity.Load()
-	d.goOwned(func(context.Context) {
-		if aps, _ := d.accessPoints(); len(aps) > 0 {
-			t := time.NewTimer(d.cfg.ScanDelay)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if d.activity.Load() != before || !d.joinMu.TryLock() {
-				d.log.Debug("available networks: no scan requested, a phone is provisioning")
-				return
-			}
-			d.joinMu.Unlock()
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := d.cfg.WiFi.RequestScan(sctx); err != nil {
-			d.log.Debug("request scan", "err", err)
-		}
-	})
-}
+func (d *daemon) startSetup(dev dbus.ObjectPath) error { return d.gate.Write(string(dev)) }
 
 // accessPoints returns the latest scan results and a channel closed when
 // they change.
@@ -633,7 +589,6 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
 	}
 	defer d.joinMu.Unlock()
-	d.activity.Add(1)
 	d.log.Info("join requested", "ssid", string(ssid), "central", addr)
 	d.setLastJoin("joining")
 	for _, s := range d.services {

@@ -440,12 +440,8 @@ func TestProfileNetworksCycle(t *testing.T) {
 	if gap := times[2].Sub(times[1]); gap < 250*time.Millisecond {
 		t.Errorf("pause between cycles %v, want >= CyclePause (300ms)", gap)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for f.wifi.Scans() < 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
 	if f.wifi.Scans() < 1 {
-		t.Errorf("no scan requested while subscribed (ScanDelay %v)", DefaultScanDelay)
+		t.Errorf("no scan requested on subscribe")
 	}
 	if err := f.bz.StopNotify(f.ctx, f.app, p); err != nil {
 		t.Fatal(err)

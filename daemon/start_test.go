@@ -69,34 +69,3 @@ func TestStartBeforeWiFiState(t *testing.T) {
 		t.Errorf("SSID write once offline is known: %v", err)
 	}
 }
-
-// A phone that writes its network right after subscribing to Available
-// Networks gets no scan requested (NetworkManager would defer the join
-// until the scan ends); one that lingers on the list gets one after
-// ScanDelay.
-func TestNetworksScanOnlyWhenLingering(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.ScanDelay = 200 * time.Millisecond })
-	f.wifi.SetAccessPoints([]wifi.AccessPoint{{SSID: []byte("home"), Strength: 80}})
-	time.Sleep(100 * time.Millisecond)
-	dev := f.bz.Connect("00:11:22:33:44:55")
-	f.subscribe(bluenet.NetworksUUID)
-	if err := f.write(dev, bluenet.SSIDUUID, []byte("home"), 517, 0); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(600 * time.Millisecond)
-	if n := f.wifi.Scans(); n != 0 {
-		t.Errorf("%d scans requested although the phone wrote its SSID at once, want 0", n)
-	}
-	if err := f.bz.StopNotify(f.ctx, f.app, f.path(bluenet.NetworksUUID)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	f.subscribe(bluenet.NetworksUUID)
-	deadline := time.Now().Add(5 * time.Second)
-	for f.wifi.Scans() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if f.wifi.Scans() != 1 {
-		t.Errorf("%d scans requested for a phone that stays on the list, want 1", f.wifi.Scans())
-	}
-}

@@ -621,10 +621,9 @@ func BenchmarkBluenetJoin(b *testing.B) {
 
 // BenchmarkBluenetJoinAfterList: a phone subscribes to Available Networks,
 // then writes SSID and Credentials 0.1 s or 10 s later (interleaved); time
-// from the credentials write to the Connected notification. A scan running
-// in NetworkManager when the activation starts delays the association until
-// it ends; the daemon asks for a scan only when a phone stays on the list
-// (daemon.DefaultScanDelay), so neither case should wait for one.
+// from the credentials write to the Connected notification: does the scan
+// the daemon asks for when a phone subscribes (at most one per 10 s) delay a
+// join that comes right after? The note counts the scans it requested.
 func BenchmarkBluenetJoinAfterList(b *testing.B) {
 	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
 	aps := []vmtest.AP{
