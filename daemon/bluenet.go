@@ -73,7 +73,7 @@ func (b *bluenetService) gattServices() []gatt.Service {
 		Characteristics: []gatt.Characteristic{
 			{UUID: bnNetworks, Flags: gatt.FlagNotify, OnSubscribe: b.onNetworksSubscribe},
 			{UUID: bnState, Flags: gatt.FlagRead | gatt.FlagNotify,
-				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeState(b.d.currentState()), nil }},
+				OnRead: func(*gatt.Request) ([]byte, error) { return EncodeState(b.d.waitState()), nil }},
 			{UUID: bnHostname, Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return []byte(b.d.hostnameValue()), nil }},
 			{UUID: bnVersion, Flags: gatt.FlagRead, Value: []byte(b.version)},

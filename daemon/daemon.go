@@ -195,7 +195,23 @@ type daemon struct {
 
 	kick     chan struct{}   // re-evaluate advertising
 	released chan wifi.State // a held state, for the main loop
+
+	// known is closed once the backend knows the Wi-Fi state (see
+	// readyBackend); until then the setup window is not told whether the
+	// device is online.
+	known <-chan struct{}
 }
+
+// readyBackend is a wifi.Backend that learns its first state after it was
+// created (nm.Start): Ready is closed then. The daemon publishes its
+// services without waiting for it.
+type readyBackend interface {
+	Ready() <-chan struct{}
+}
+
+// stateWait bounds how long a read of the Wi-Fi state waits for the
+// backend's first state at start-up.
+const stateWait = 3 * time.Second
 
 // Run publishes the configured protocols' services and serves until ctx is
 // done; then it stops advertising, unregisters, waits for the work it
@@ -232,7 +248,16 @@ func Run(ctx context.Context, cfg Config) error {
 		d.window = setup.New(setup.Config{Mode: setup.Always})
 		defer d.window.Close()
 	}
-	d.window.SetOnline(d.wifiState.Kind == wifi.Connected)
+	if r, ok := cfg.WiFi.(readyBackend); ok {
+		d.known = r.Ready()
+	} else {
+		known := make(chan struct{})
+		close(known)
+		d.known = known
+	}
+	if d.stateKnown() {
+		d.window.SetOnline(d.wifiState.Kind == wifi.Connected)
+	}
 	d.gate = setup.NewGate(d.window, setup.NewLease(setup.LeaseConfig{Idle: cfg.LeaseIdle}))
 	for _, p := range cfg.Protocols {
 		switch p {
@@ -309,8 +334,17 @@ func (d *daemon) run(ctx context.Context) error {
 	states := d.cfg.WiFi.WatchState(ctx)
 	apLists := d.cfg.WiFi.WatchAccessPoints(ctx)
 	windowChanges := d.window.Changes()
+	known := d.known
+	if d.stateKnown() {
+		known = nil
+	}
 	for {
 		select {
+		case <-known:
+			// The backend's first state: the latest arrives on states
+			// (or already did); the window learns it now.
+			known = nil
+			d.window.SetOnline(d.cfg.WiFi.State().Kind == wifi.Connected)
 		case ws, ok := <-windowChanges:
 			if !ok {
 				windowChanges = nil
@@ -370,24 +404,49 @@ func (d *daemon) setupAdapter(ctx context.Context) error {
 // adapter comes back (bluetoothd restarted, or the controller was replugged),
 // which leaves it powered off.
 func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
+	cycled := false // the controller may have been power-cycled
 	if !d.cfg.KeepBREDR {
 		// First: the kernel takes it only while powered off, so SetBREDR
 		// power-cycles the controller.
-		if err := a.SetBREDR(ctx, false); err != nil {
-			// Not fatal: LE works; some old phones may try BR/EDR.
-			d.log.Warn("could not switch BR/EDR off", "adapter", a.Name(), "err", err)
+		if on, err := a.BREDR(ctx); err != nil || on {
+			cycled = true
+			if err := a.SetBREDR(ctx, false); err != nil {
+				// Not fatal: LE works; some old phones may try BR/EDR.
+				d.log.Warn("could not switch BR/EDR off", "adapter", a.Name(), "err", err)
+			}
 		}
 	}
-	if err := a.SetPowered(ctx, true); err != nil {
-		return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
+	// What is already set is not set again (a restarted daemon finds the
+	// adapter as it left it): one read instead of four writes. After a power
+	// cycle bluetoothd's properties may lag behind the kernel: set them all.
+	var cur map[string]dbus.Variant
+	if !cycled {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.cfg.Conn.Object("org.bluez", a.Path()).CallWithContext(cctx,
+			"org.freedesktop.DBus.Properties.GetAll", 0, "org.bluez.Adapter1").Store(&cur)
+		cancel()
+		if err != nil {
+			cur = nil
+		}
 	}
-	if alias := d.aliasName(); alias != "" {
+	has := func(name string, v any) bool {
+		got, ok := cur[name]
+		return ok && reflect.DeepEqual(got.Value(), v)
+	}
+	if !has("Powered", true) {
+		if err := a.SetPowered(ctx, true); err != nil {
+			return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
+		}
+	}
+	if alias := d.aliasName(); alias != "" && !has("Alias", alias) {
 		if err := a.SetAlias(ctx, alias); err != nil {
 			return fmt.Errorf("daemon: set alias: %w", err)
 		}
 	}
-	if err := a.SetDiscoverable(ctx, true, 0); err != nil {
-		return fmt.Errorf("daemon: discoverable: %w", err)
+	if !has("Discoverable", true) || !has("DiscoverableTimeout", uint32(0)) {
+		if err := a.SetDiscoverable(ctx, true, 0); err != nil {
+			return fmt.Errorf("daemon: discoverable: %w", err)
+		}
 	}
 	return nil
 }
@@ -483,6 +542,32 @@ func (d *daemon) currentState() wifi.State {
 	return d.wifiState
 }
 
+// stateKnown reports whether the backend knows the Wi-Fi state.
+func (d *daemon) stateKnown() bool {
+	select {
+	case <-d.known:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitState returns the Wi-Fi state for a phone's read: at start-up, once
+// the backend knows it (at most stateWait).
+func (d *daemon) waitState() wifi.State {
+	if d.stateKnown() {
+		return d.currentState()
+	}
+	t := time.NewTimer(stateWait)
+	defer t.Stop()
+	select {
+	case <-d.known:
+		return d.cfg.WiFi.State()
+	case <-t.C:
+		return d.currentState()
+	}
+}
+
 // setupOpen reports whether provisioning writes are accepted now.
 func (d *daemon) setupOpen() bool { return d.window.Open() }
 
@@ -533,6 +618,10 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	d.mu.Unlock()
 	defer d.release()
 	start := time.Now()
+	select { // at start-up, the backend may not know the device yet
+	case <-d.known:
+	case <-ctx.Done():
+	}
 	err := d.cfg.WiFi.Join(ctx, ssid, cred)
 	end()
 	if err != nil {
@@ -622,7 +711,9 @@ func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
 	prev := d.wifiState
 	d.wifiState = st
 	d.mu.Unlock()
-	d.window.SetOnline(st.Kind == wifi.Connected)
+	if d.stateKnown() {
+		d.window.SetOnline(st.Kind == wifi.Connected)
+	}
 	if !st.Equal(prev) {
 		d.log.Info("wifi", "state", st.String())
 	}

@@ -614,9 +614,94 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	emit(b, benchResult{Key: "join_nm_activated", Name: "credentials write → NM device ACTIVATED", Unit: "ms", Samples: nmPart})
 	emit(b, benchResult{Key: "join_own", Name: "NM ACTIVATED → Connected at central (Bluenet's part)", Unit: "ms", Samples: own})
 	emit(b, benchResult{Key: "join_own_backend", Name: "  of which: ACTIVATED → wifi backend has the state", Unit: "ms", Samples: backend,
-		Note: "daemon log line arrival; the backend re-reads device, connection, settings and address"})
+		Note: "daemon log line arrival; the backend takes the state from the signals"})
 	emit(b, benchResult{Key: "join_own_profile", Name: "  of which: backend → profile notifies", Unit: "ms", Samples: profilePart})
 	emit(b, benchResult{Key: "join_own_notify", Name: "  of which: notify → value at the central", Unit: "ms", Samples: notify})
+}
+
+// BenchmarkBluenetJoinAfterList: a phone subscribes to Available Networks,
+// then writes SSID and Credentials 0.1 s or 10 s later (interleaved); time
+// from the credentials write to the Connected notification: does the scan
+// the daemon asks for when a phone subscribes (at most one per 10 s) delay a
+// join that comes right after? The note counts the scans it requested.
+func BenchmarkBluenetJoinAfterList(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
+	aps := []vmtest.AP{
+		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
+		{Iface: "wlan3", SSID: "BenchJoinB", PSK: "bench-pass-b2"},
+	}
+	for _, ap := range aps {
+		vmtest.StartAP(b, ap)
+	}
+	vmtest.ResetWiFi(b)
+	b.Cleanup(func() { vmtest.ResetWiFi(b) })
+	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	d := startBluenet(b)
+	c := benchCentral(b, ctx)
+	p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(ctx)
+	chars := map[string]*central.Characteristic{}
+	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID, bluenet.NetworksUUID} {
+		if chars[u], err = p.Characteristic(central.MustParseUUID(u)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	states, stopStates, err := chars[bluenet.StateUUID].Subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stopStates()
+	delays := []time.Duration{100 * time.Millisecond, 10 * time.Second}
+	res := map[time.Duration][]float64{}
+	scans := map[time.Duration]int{}
+	rss := []float64{float64(readProc(b, d.pid()).rssKiB) / 1024} // at the start, then after each trial
+	for i := 0; i < 2*(*benchTrials); i++ {
+		delay := delays[i%2]
+		ap := aps[(i/2)%len(aps)]
+		if i > 0 {
+			vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
+			next(b, states, 30*time.Second, "Disconnected", func(v []byte) bool { return len(v) > 0 && v[0] == 1 })
+		}
+		nets, stopNets, err := chars[bluenet.NetworksUUID].Subscribe(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tSub := time.Now()
+		next(b, nets, 30*time.Second, "a network", func(v []byte) bool { return len(v) > 0 })
+		time.Sleep(time.Until(tSub.Add(delay)))
+		t0 := time.Now()
+		if err := chars[bluenet.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
+			b.Fatal(err)
+		}
+		if err := chars[bluenet.CredentialsUUID].Write(ctx, []byte(ap.PSK)); err != nil {
+			b.Fatal(err)
+		}
+		want := append([]byte{3}, ap.SSID...)
+		next(b, states, 90*time.Second, "Connected "+ap.SSID, func(v []byte) bool { return bytes.Equal(v, want) })
+		res[delay] = append(res[delay], ms(time.Since(t0)))
+		stopNets()
+		rss = append(rss, float64(readProc(b, d.pid()).rssKiB)/1024)
+		d.mu.Lock()
+		for _, l := range d.lines {
+			if l.at.After(tSub) && strings.Contains(l.text, `msg="scan requested"`) {
+				scans[delay]++
+			}
+		}
+		d.mu.Unlock()
+	}
+	for _, delay := range delays {
+		key := fmt.Sprintf("join_after_list_%dms", delay.Milliseconds())
+		emit(b, benchResult{Key: key, Name: fmt.Sprintf("credentials write → Connected, SSID written %v after subscribing to Available Networks", delay),
+			Unit: "ms", Samples: res[delay], Baseline: "join_connected",
+			Note: fmt.Sprintf("the daemon requested %d scans in these trials", scans[delay])})
+	}
+	emit(b, benchResult{Key: "rss_session", Name: "VmRSS during a session (list, join, disconnect; sampled after each join)", Unit: "MiB",
+		Samples: rss, Note: fmt.Sprintf("first %.2f, final %.2f", rss[0], rss[len(rss)-1])})
 }
 
 // BenchmarkBluenetIdle: a freshly started daemon, advertising, no central,

@@ -27,6 +27,7 @@ type Client struct {
 	sigCh   chan *dbus.Signal
 	matches [][]dbus.MatchOption
 	done    chan struct{} // closed by Close
+	ready   chan struct{} // closed once NetworkManager's state was first read (or found missing)
 	loopEnd chan struct{} // closed when loop returns
 	once    sync.Once
 
@@ -40,8 +41,6 @@ type Client struct {
 	mu       sync.Mutex
 	owner    string          // unique name of NetworkManager, "" when gone
 	dev      dbus.ObjectPath // device object of cfg.Interface, "" when missing
-	acPath   dbus.ObjectPath // device's ActiveConnection (for signal filtering)
-	ip4Path  dbus.ObjectPath // device's Ip4Config (for signal filtering)
 	state    wifi.State
 	aps      map[dbus.ObjectPath]apInfo
 	listener *listener // the running Join's signal feed, or nil
@@ -53,6 +52,31 @@ type Client struct {
 	// The Watch streams; set under mu so that they follow state and aps.
 	stateHub *watch.Hub[wifi.State]
 	apHub    *watch.Hub[[]wifi.AccessPoint]
+
+	// m is what is known of NetworkManager's objects. Only the goroutine
+	// that runs loop touches it (New before loop starts).
+	m model
+}
+
+// model is the part of NetworkManager's state the Client follows: read once
+// (at start, when NetworkManager or the device appears, and when an object
+// path changes) and then kept up to date from what the signals carry. Each
+// *Seq is the sequence number (godbus's, per connection) of the reply that
+// last read the group: a signal received before it is older than the value
+// and is ignored.
+type model struct {
+	wirelessOn bool
+	wlSeq      dbus.Sequence
+
+	devState uint32
+	ac       dbus.ObjectPath // device's ActiveConnection, "" for none
+	ip4      dbus.ObjectPath // device's Ip4Config, "" for none
+	devSeq   dbus.Sequence
+
+	ssid []byte // SSID of ac's profile (read once per ac: it never changes)
+
+	addr    netip.Addr // first IPv4 address of ip4
+	addrSeq dbus.Sequence
 }
 
 type apInfo struct {
@@ -62,11 +86,26 @@ type apInfo struct {
 
 var _ wifi.Backend = (*Client)(nil)
 
-// New starts a Client. It succeeds even when NetworkManager or the interface
-// is missing (the state is then wifi.Down, and the Client picks them up when
-// they appear); it fails only when cfg.Conn is nil or the match rules cannot
-// be added. ctx bounds the initial D-Bus calls.
+// New starts a Client and reads NetworkManager's state before it returns. It
+// succeeds even when NetworkManager or the interface is missing (the state is
+// then wifi.Down, and the Client picks them up when they appear); it fails
+// only when cfg.Conn is nil or the match rules cannot be added. ctx bounds
+// the initial D-Bus calls.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	return start(ctx, cfg, true)
+}
+
+// Start is New without the wait: it returns once the match rules are added
+// and reads NetworkManager's state in the background. Until then State is
+// wifi.Down and the access point list is empty; WatchState and
+// WatchAccessPoints report the state when it arrives, and Ready is closed
+// then. A daemon uses it to publish its Bluetooth service without waiting
+// for NetworkManager.
+func Start(ctx context.Context, cfg Config) (*Client, error) {
+	return start(ctx, cfg, false)
+}
+
+func start(ctx context.Context, cfg Config, wait bool) (*Client, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("nm: Config.Conn is nil")
 	}
@@ -77,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		log:      cfg.Logger.With("iface", cfg.Interface),
 		sigCh:    make(chan *dbus.Signal, 1024),
 		done:     make(chan struct{}),
+		ready:    make(chan struct{}),
 		loopEnd:  make(chan struct{}),
 		aps:      map[dbus.ObjectPath]apInfo{},
 		stateHub: watch.New(wifi.State{Kind: wifi.Down}, wifi.State.Clone),
@@ -97,15 +137,39 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	c.conn.Signal(c.sigCh)
+	if wait {
+		c.first(ctx)
+	}
+	go c.loop(!wait)
+	return c, nil
+}
 
+// first looks NetworkManager up and reads its state, then closes ready.
+func (c *Client) first(ctx context.Context) {
+	defer close(c.ready)
 	var owner string
 	if err := c.conn.BusObject().CallWithContext(ctx, ifaceDBus+".GetNameOwner", 0, busName).Store(&owner); err != nil {
 		c.log.Info("NetworkManager is not running; waiting for it", "err", err)
-	} else {
-		c.setOwner(ctx, owner)
+		return
 	}
-	go c.loop()
-	return c, nil
+	c.setOwner(ctx, owner)
+}
+
+// Ready returns a channel that is closed once NetworkManager's state has
+// been read for the first time (or NetworkManager was found missing): from
+// then on State is NetworkManager's. With New it is closed when New returns.
+func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// waitReady waits for Ready, ctx or Close.
+func (c *Client) waitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return errors.New("client closed")
+	}
 }
 
 // Close implements wifi.Backend: it stops watching NetworkManager, removes the
@@ -158,6 +222,9 @@ func (c *Client) WatchAccessPoints(ctx context.Context) <-chan []wifi.AccessPoin
 // A scan NetworkManager refuses while the device is usable (it rate-limits
 // scans itself) is also absorbed.
 func (c *Client) RequestScan(ctx context.Context) error {
+	if err := c.waitReady(ctx); err != nil {
+		return fmt.Errorf("nm: request scan: %w", err)
+	}
 	c.mu.Lock()
 	dev, kind := c.dev, c.state.Kind
 	if dev == "" || kind == wifi.Down {
@@ -205,7 +272,7 @@ func (c *Client) getAll(ctx context.Context, path dbus.ObjectPath, iface string)
 
 // loop owns the reaction to signals. It is the only writer of owner, dev,
 // aps and state (besides New before it starts).
-func (c *Client) loop() {
+func (c *Client) loop(first bool) {
 	defer close(c.loopEnd)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -213,6 +280,9 @@ func (c *Client) loop() {
 		<-c.done
 		cancel()
 	}()
+	if first {
+		c.first(ctx)
+	}
 	for {
 		select {
 		case <-c.done:
@@ -238,7 +308,7 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 		return
 	}
 	c.mu.Lock()
-	owner, dev, ac, ip4 := c.owner, c.dev, c.acPath, c.ip4Path
+	owner, dev := c.owner, c.dev
 	_, isAP := c.aps[sig.Path]
 	c.mu.Unlock()
 	if owner == "" || sig.Sender != owner {
@@ -246,21 +316,30 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 	}
 	c.forward(sig)
 
+	m := &c.m
 	switch {
 	case sig.Path == rootPath:
 		switch sig.Name {
 		case ifaceNM + ".DeviceAdded", ifaceNM + ".DeviceRemoved":
 			c.resync(ctx)
 		case ifaceProperties + ".PropertiesChanged":
-			switch {
-			case changed(sig, ifaceNM, "Devices", "Startup"):
+			if changed(sig, ifaceNM, "Devices", "Startup") {
 				// A NetworkManager that just took its bus name may not have
 				// its objects yet: look the device up again once it lists
 				// its devices or ends its start-up.
 				c.resync(ctx)
-			case changed(sig, ifaceNM, "WirelessEnabled"):
-				c.refreshState(ctx)
+				return
 			}
+			vals, stale, ok := changedValues(sig, ifaceNM, "WirelessEnabled")
+			if !ok || sig.Sequence < m.wlSeq {
+				return
+			}
+			if on, isBool := vals["WirelessEnabled"].Value().(bool); isBool && !stale {
+				m.wirelessOn = on
+			} else {
+				c.readWireless(ctx)
+			}
+			c.publishState()
 		}
 	case dev != "" && sig.Path == dev:
 		switch sig.Name {
@@ -273,24 +352,56 @@ func (c *Client) handle(ctx context.Context, sig *dbus.Signal) {
 				c.removeAP(p)
 			}
 		case ifaceDevice + ".StateChanged":
-			c.refreshState(ctx)
-		case ifaceProperties + ".PropertiesChanged":
-			if changed(sig, ifaceDevice, "State", "ActiveConnection", "Ip4Config") {
-				c.refreshState(ctx)
+			if len(sig.Body) != 3 || sig.Sequence < m.devSeq {
+				return
 			}
+			if st, ok := sig.Body[0].(uint32); ok {
+				m.devState = st
+				c.publishState()
+			}
+		case ifaceProperties + ".PropertiesChanged":
+			vals, stale, ok := changedValues(sig, ifaceDevice, "State", "ActiveConnection", "Ip4Config")
+			if !ok || sig.Sequence < m.devSeq {
+				return
+			}
+			if stale {
+				c.readDevice(ctx, dev)
+				c.publishState()
+				return
+			}
+			ac, ip4 := m.ac, m.ip4
+			if v, ok := vals["State"].Value().(uint32); ok {
+				m.devState = v
+			}
+			if v, ok := vals["ActiveConnection"].Value().(dbus.ObjectPath); ok {
+				ac = noPath(v)
+			}
+			if v, ok := vals["Ip4Config"].Value().(dbus.ObjectPath); ok {
+				ip4 = noPath(v)
+			}
+			c.follow(ctx, ac, ip4)
+			c.publishState()
 		}
 	case isAP && sig.Name == ifaceProperties+".PropertiesChanged":
 		c.updateAP(sig)
-	case sig.Name == ifaceProperties+".PropertiesChanged" && ac != "" && sig.Path == ac:
-		if changed(sig, ifaceActive, "State", "Connection") {
-			c.refreshState(ctx)
+	case m.ac != "" && sig.Path == m.ac && sig.Name == ifaceProperties+".PropertiesChanged":
+		// An active connection's profile is fixed for its life; re-read
+		// only if NetworkManager says otherwise.
+		if _, _, ok := changedValues(sig, ifaceActive, "Connection"); ok {
+			m.ssid = c.activeSSID(ctx, m.ac)
+			c.publishState()
 		}
-	case sig.Name == ifaceActive+".StateChanged" && ac != "" && sig.Path == ac:
-		c.refreshState(ctx)
-	case sig.Name == ifaceProperties+".PropertiesChanged" && ip4 != "" && sig.Path == ip4:
-		if changed(sig, ifaceIP4Config, "AddressData", "Addresses") {
-			c.refreshState(ctx)
+	case m.ip4 != "" && sig.Path == m.ip4 && sig.Name == ifaceProperties+".PropertiesChanged":
+		vals, stale, ok := changedValues(sig, ifaceIP4Config, "AddressData")
+		if !ok || sig.Sequence < m.addrSeq {
+			return
 		}
+		if v, isList := vals["AddressData"].Value().([]map[string]dbus.Variant); isList && !stale {
+			m.addr = firstIPv4(v)
+		} else {
+			c.readAddr(ctx)
+		}
+		c.publishState()
 	}
 }
 
@@ -359,6 +470,26 @@ func changed(sig *dbus.Signal, iface string, props ...string) bool {
 	return false
 }
 
+// changedValues returns the values a PropertiesChanged signal for iface
+// carries, if it names one of props as changed or invalidated (ok); stale
+// reports that one of props was invalidated without a value, so it must be
+// read.
+func changedValues(sig *dbus.Signal, iface string, props ...string) (vals map[string]dbus.Variant, stale, ok bool) {
+	if !changed(sig, iface, props...) {
+		return nil, false, false
+	}
+	vals, _ = sig.Body[1].(map[string]dbus.Variant)
+	if len(sig.Body) > 2 {
+		inv, _ := sig.Body[2].([]string)
+		for _, p := range props {
+			if slices.Contains(inv, p) {
+				stale = true
+			}
+		}
+	}
+	return vals, stale, true
+}
+
 func bodyPath(sig *dbus.Signal) (dbus.ObjectPath, bool) {
 	if len(sig.Body) != 1 {
 		return "", false
@@ -408,7 +539,12 @@ func (c *Client) resync(ctx context.Context) {
 		c.publishAPsLocked()
 	}
 	c.mu.Unlock()
+	c.m = model{}
 	if dev != "" {
+		// The state first: it is what a phone asks for first.
+		c.readWireless(ctx)
+		c.readDevice(ctx, dev)
+		c.publishState()
 		var paths []dbus.ObjectPath
 		if err := c.call(ctx, dev, ifaceWireless+".GetAllAccessPoints").Store(&paths); err != nil {
 			c.log.Warn("list access points", "err", err)
@@ -424,7 +560,7 @@ func (c *Client) resync(ctx context.Context) {
 			c.addAP(ctx, p)
 		}
 	}
-	c.refreshState(ctx)
+	c.publishState()
 	if found {
 		// NetworkManager has loaded its profiles by the time it has the
 		// device (it takes its bus name earlier).
@@ -432,22 +568,95 @@ func (c *Client) resync(ctx context.Context) {
 	}
 }
 
-// refreshState re-reads the device's state, active connection, SSID and
-// IPv4 address, and publishes the state if it changed.
-func (c *Client) refreshState(ctx context.Context) {
-	c.mu.Lock()
-	owner, dev := c.owner, c.dev
-	c.mu.Unlock()
-	st, ac, ip4 := c.readState(ctx, owner, dev)
-	if ctx.Err() != nil {
-		return // closing: the reads may have failed half-way
+// readWireless reads the radio switch into the model.
+func (c *Client) readWireless(ctx context.Context) {
+	call := c.call(ctx, rootPath, ifaceProperties+".Get", ifaceNM, "WirelessEnabled")
+	var v dbus.Variant
+	if err := call.Store(&v); err != nil {
+		c.log.Debug("read WirelessEnabled", "err", err)
+		c.m.wirelessOn = true // unknown: let the device's state decide
+		return
 	}
+	on, ok := v.Value().(bool)
+	c.m.wirelessOn = !ok || on
+	c.m.wlSeq = call.ResponseSequence
+}
+
+// readDevice reads the device's State, ActiveConnection and Ip4Config into
+// the model, and what they lead to.
+func (c *Client) readDevice(ctx context.Context, dev dbus.ObjectPath) {
+	call := c.call(ctx, dev, ifaceProperties+".GetAll", ifaceDevice)
+	var props map[string]dbus.Variant
+	if err := call.Store(&props); err != nil {
+		c.log.Debug("read device", "err", err)
+		c.m.devState = 0 // unknown → Down
+		c.follow(ctx, "", "")
+		return
+	}
+	c.m.devSeq = call.ResponseSequence
+	c.m.devState, _ = props["State"].Value().(uint32)
+	ac, _ := props["ActiveConnection"].Value().(dbus.ObjectPath)
+	ip4, _ := props["Ip4Config"].Value().(dbus.ObjectPath)
+	c.follow(ctx, noPath(ac), noPath(ip4))
+}
+
+// follow moves the model to the device's active connection ac and IPv4
+// configuration ip4, reading the SSID and the address once when they are
+// new objects.
+func (c *Client) follow(ctx context.Context, ac, ip4 dbus.ObjectPath) {
+	m := &c.m
+	if ac != m.ac {
+		m.ac, m.ssid = ac, nil
+		if ac != "" {
+			m.ssid = c.activeSSID(ctx, ac)
+		}
+	}
+	if ip4 != m.ip4 {
+		m.ip4, m.addr = ip4, netip.Addr{}
+		if ip4 != "" {
+			c.readAddr(ctx)
+		}
+	}
+}
+
+// readAddr reads the model's Ip4Config address.
+func (c *Client) readAddr(ctx context.Context) {
+	call := c.call(ctx, c.m.ip4, ifaceProperties+".Get", ifaceIP4Config, "AddressData")
+	var v dbus.Variant
+	if err := call.Store(&v); err != nil {
+		c.m.addr = netip.Addr{}
+		return
+	}
+	c.m.addrSeq = call.ResponseSequence
+	list, _ := v.Value().([]map[string]dbus.Variant)
+	c.m.addr = firstIPv4(list)
+}
+
+// stateOf derives the Wi-Fi state from the model.
+func (c *Client) stateOf(dev dbus.ObjectPath) wifi.State {
+	m := &c.m
+	if dev == "" || !m.wirelessOn {
+		return wifi.State{Kind: wifi.Down}
+	}
+	st := wifi.State{Kind: kindOf(m.devState)}
+	if st.Kind == wifi.Connecting || st.Kind == wifi.Connected {
+		st.SSID = bytes.Clone(m.ssid)
+	}
+	if st.Kind == wifi.Connected {
+		st.IPv4 = m.addr
+	}
+	return st
+}
+
+// publishState publishes the model's state if it changed.
+func (c *Client) publishState() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.owner != owner || c.dev != dev {
-		return // a newer resync is under way
+	dev := c.dev
+	if c.owner == "" {
+		dev = ""
 	}
-	c.acPath, c.ip4Path = ac, ip4
+	st := c.stateOf(dev)
 	if st.Equal(c.state) {
 		return
 	}
@@ -456,40 +665,12 @@ func (c *Client) refreshState(ctx context.Context) {
 	c.stateHub.Set(st.Clone())
 }
 
-func (c *Client) readState(ctx context.Context, owner string, dev dbus.ObjectPath) (st wifi.State, ac, ip4 dbus.ObjectPath) {
-	if owner == "" || dev == "" {
-		return wifi.State{Kind: wifi.Down}, "", ""
+// noPath turns NetworkManager's "no object" path "/" into "".
+func noPath(p dbus.ObjectPath) dbus.ObjectPath {
+	if p == "/" {
+		return ""
 	}
-	if v, err := c.getProp(ctx, rootPath, ifaceNM, "WirelessEnabled"); err == nil {
-		if on, ok := v.Value().(bool); ok && !on {
-			return wifi.State{Kind: wifi.Down}, "", ""
-		}
-	}
-	props, err := c.getAll(ctx, dev, ifaceDevice)
-	if err != nil {
-		c.log.Debug("read device", "err", err)
-		return wifi.State{Kind: wifi.Down}, "", ""
-	}
-	devState, _ := props["State"].Value().(uint32)
-	ac, _ = props["ActiveConnection"].Value().(dbus.ObjectPath)
-	ip4, _ = props["Ip4Config"].Value().(dbus.ObjectPath)
-	if ac == "/" {
-		ac = ""
-	}
-	if ip4 == "/" {
-		ip4 = ""
-	}
-	st.Kind = kindOf(devState)
-	if st.Kind != wifi.Connecting && st.Kind != wifi.Connected {
-		return st, ac, ip4
-	}
-	if ac != "" {
-		st.SSID = c.activeSSID(ctx, ac)
-	}
-	if st.Kind == wifi.Connected && ip4 != "" {
-		st.IPv4 = c.readIPv4(ctx, ip4)
-	}
-	return st, ac, ip4
+	return p
 }
 
 // activeSSID returns the SSID of the profile behind an active connection.
@@ -510,12 +691,8 @@ func (c *Client) activeSSID(ctx context.Context, ac dbus.ObjectPath) []byte {
 	return ssid
 }
 
-func (c *Client) readIPv4(ctx context.Context, ip4 dbus.ObjectPath) netip.Addr {
-	v, err := c.getProp(ctx, ip4, ifaceIP4Config, "AddressData")
-	if err != nil {
-		return netip.Addr{}
-	}
-	list, _ := v.Value().([]map[string]dbus.Variant)
+// firstIPv4 returns the first IPv4 address of an AddressData list.
+func firstIPv4(list []map[string]dbus.Variant) netip.Addr {
 	for _, m := range list {
 		s, _ := m["address"].Value().(string)
 		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {

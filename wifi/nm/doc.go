@@ -48,8 +48,14 @@
 //
 // The state is derived from the device's own State, ActiveConnection and
 // Ip4Config properties (not from NetworkManager's global state) and from the
-// radio switch (WirelessEnabled). It is re-read on every signal NetworkManager
-// emits for these objects; there is no polling. When NetworkManager leaves
+// radio switch (WirelessEnabled). They are read once, when NetworkManager or
+// the device appears, and then taken from what NetworkManager's signals carry
+// (Device.StateChanged, PropertiesChanged of the device, the manager and the
+// IPv4 configuration); only a new object is read: the active connection's
+// profile (for the SSID) and a new IPv4 configuration's address, once each. A
+// signal received before the reply of a read is older than what was read and
+// is ignored (godbus's sequence numbers). There is no polling. When
+// NetworkManager leaves
 // the bus the state becomes wifi.Down and the access point list empties; when
 // it comes back, the device is looked up again and the state resumes.
 //
