@@ -86,6 +86,9 @@ type Config struct {
 	// it whether Wi-Fi is online. Nil: always open (the original's
 	// behaviour).
 	Setup *setup.Window
+	// Pairing configures LE pairing; the zero value leaves it off (the
+	// original's behaviour: no encryption is asked for).
+	Pairing PairingConfig
 	// LeaseIdle is how long a central that started a setup may stay silent
 	// before another central may start one (default one minute).
 	LeaseIdle time.Duration
@@ -182,6 +185,7 @@ type daemon struct {
 	aps         []wifi.AccessPoint
 	apsChanged  chan struct{} // closed and replaced when aps changes
 	centrals    map[dbus.ObjectPath]string
+	paired      map[dbus.ObjectPath]bool // devices the agent let pair (their bond is removed)
 	alias       string // the adapter's name: Config.Alias, or the one a phone set
 	lastJoin    string // status text of the last join
 	advertising bool
@@ -214,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.Protocols) == 0 {
 		cfg.Protocols = DefaultProtocols
 	}
-	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
+	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{}, paired: map[dbus.ObjectPath]bool{},
 		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
@@ -276,6 +280,13 @@ func (d *daemon) run(ctx context.Context) error {
 	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
+	agent, err := d.startAgent(ctx)
+	if err != nil {
+		return err
+	}
+	if agent != nil {
+		defer agent.Close(context.Background())
+	}
 	for _, s := range d.services {
 		s.attach(srv)
 	}
@@ -311,6 +322,7 @@ func (d *daemon) run(ctx context.Context) error {
 			for _, s := range d.services {
 				s.setupChanged()
 			}
+			d.setPairable(ctx, d.adapter.Load())
 			d.poke()
 		case <-ctx.Done():
 			d.shutdown()
@@ -375,6 +387,7 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 	if err := a.SetDiscoverable(ctx, true, 0); err != nil {
 		return fmt.Errorf("daemon: discoverable: %w", err)
 	}
+	d.setPairable(ctx, a)
 	return nil
 }
 
@@ -681,6 +694,7 @@ func (d *daemon) onDisconnect(dev gatt.Device) {
 	delete(d.centrals, dev.Path)
 	d.mu.Unlock()
 	d.gate.Disconnected(string(dev.Path))
+	d.dropBond(dev)
 	for _, s := range d.services {
 		s.disconnected(dev)
 	}
