@@ -186,8 +186,8 @@ type daemon struct {
 	apsChanged  chan struct{} // closed and replaced when aps changes
 	centrals    map[dbus.ObjectPath]string
 	paired      map[dbus.ObjectPath]bool // devices the agent let pair (their bond is removed)
-	alias       string // the adapter's name: Config.Alias, or the one a phone set
-	lastJoin    string // status text of the last join
+	alias       string                   // the adapter's name: Config.Alias, or the one a phone set
+	lastJoin    string                   // status text of the last join
 	advertising bool
 
 	kick chan struct{} // re-evaluate advertising
