@@ -63,8 +63,9 @@ standard input; on a terminal it is asked for without echo. An empty password,
 or --open, joins an open network. The password is never printed or logged.
 
 A device started with --pairing asks for LE pairing first: Just Works needs
-nothing; a device that shows a 6-digit code wants it in --passkey, or typed
-when asked on a terminal. A bond made for provisioning is removed afterwards.
+nothing; a device that shows a 6-digit code wants it in --passkey, typed
+when asked on a terminal, or (when the password comes from a file) as a
+line on standard input. A bond made for provisioning is removed afterwards.
 
 Exit status: 0 connected; 3 wrong password; 4 network not found; 5 timeout;
 6 DHCP failed; 7 busy; 9 invalid SSID or password; 10 device not found or
@@ -182,7 +183,8 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	pr.update("looking for " + r.device)
 	l, closeAll, err := dial(cmd, g, r.device, r.opts.scanTimeout, func(c *client.Config) {
 		c.ImprovWriteWithoutResponse = r.opts.noResponse
-		c.Passkey = passkeySource(cmd, r.opts.passkey)
+		stdinFree := r.opts.open || (r.opts.passwordFile != "" && r.opts.passwordFile != "-")
+		c.Passkey = passkeySource(cmd, r.opts.passkey, stdinFree)
 	})
 	if err != nil {
 		return err
@@ -249,18 +251,22 @@ func parsePasskey(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// passkeySource supplies the passkey a device shows: --passkey, or a
-// prompt when standard input is a terminal.
-func passkeySource(cmd *cobra.Command, flag string) func(ctx context.Context, addr string) (uint32, error) {
+// passkeySource supplies the passkey a device shows: --passkey, a prompt
+// when standard input is a terminal, or else a line read from standard
+// input when the password did not come from it (stdinFree).
+func passkeySource(cmd *cobra.Command, flag string, stdinFree bool) func(ctx context.Context, addr string) (uint32, error) {
 	return func(ctx context.Context, addr string) (uint32, error) {
 		if flag != "" {
 			return parsePasskey(flag)
 		}
-		in, ok := cmd.InOrStdin().(*os.File)
-		if !ok {
-			return 0, errors.New("the device shows a passkey: give it with --passkey")
+		in := cmd.InOrStdin()
+		f, isFile := in.(*os.File)
+		terminal := false
+		if isFile {
+			_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+			terminal = err == nil
 		}
-		if _, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err != nil {
+		if !terminal && !stdinFree {
 			return 0, errors.New("the device shows a passkey: give it with --passkey")
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "\nPasskey shown by %s: ", addr)

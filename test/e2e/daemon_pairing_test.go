@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +114,105 @@ func TestDaemonPairing(t *testing.T) {
 	dlog, _ = os.ReadFile(d.log)
 	if !strings.Contains(string(dlog), "bond removed") {
 		t.Errorf("the daemon did not remove the bond")
+	}
+}
+
+// TestDaemonPairingPasskey: `--pairing --passkey-command`: an unpaired
+// write gets ATT 0x05 (Insufficient Authentication); `bluenet provision`
+// pairs with passkey entry (LE Secure Connections, MITM protection), the
+// code taken from what --passkey-command was given, and provisions; no
+// bond is left.
+func TestDaemonPairingPasskey(t *testing.T) {
+	ssidUUID := gatt.MustParseUUID(bluenet.SSIDUUID)
+	homeAndCafe(t)
+	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "btmon")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	bus := vmtest.SystemBus(t)
+	removeDevice(bus, vmtest.PeripheralAdapter, vmtest.CentralAddress)
+	removeDevice(bus, vmtest.CentralAdapter, vmtest.PeripheralAddress)
+	btmon := startBtmon(t)
+	codeFile := filepath.Join(t.TempDir(), "passkey")
+	d := startDaemon(t, "-a", "Passkey Test", "--pairing", "--setup-window", "always",
+		"--passkey-command", `echo "$1 $BLUENET_DEVICE" > `+codeFile)
+
+	c, err := dialRetry(ctx, t, 0)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	chars, err := c.Characteristics(ctx)
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	ssid, ok := att.Find(chars, ssidUUID[:])
+	if !ok {
+		t.Fatalf("no SSID characteristic among %+v", chars)
+	}
+	err = c.Write(ctx, ssid.ValueHandle, []byte("HomeNet"))
+	var ae *att.Error
+	if !errors.As(err, &ae) || ae.Code != 0x05 {
+		t.Errorf("unpaired write to SSID: %v, want ATT error 0x05 (Insufficient Authentication)", err)
+	}
+	c.Close()
+	time.Sleep(3 * time.Second)
+
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(homePSK+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vmtest.Bin(t, "bluenet"), "-v", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress,
+		"--protocol", "bluenet", "--ssid", "HomeNet", "--password-file", pwFile)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Type the code the device showed, as a person would.
+	var shown string
+	go func() {
+		for i := 0; i < 1200; i++ {
+			if b, err := os.ReadFile(codeFile); err == nil && len(strings.Fields(string(b))) == 2 {
+				shown = string(b)
+				_, _ = stdin.Write([]byte(strings.Fields(shown)[0] + "\n"))
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	err = cmd.Wait()
+	t.Logf("bluenet provision: %v after %.1fs\n--- stdout:\n%s--- stderr:\n%s", err, time.Since(start).Seconds(), out.String(), errb.String())
+	if err != nil {
+		logEvidence(t, btmon())
+		t.Fatalf("provision with passkey pairing failed")
+	}
+	f := strings.Fields(shown)
+	if len(f) != 2 || len(f[0]) != 6 || !strings.EqualFold(f[1], vmtest.CentralAddress) {
+		t.Errorf("--passkey-command got %q, want the 6-digit code and the central's address", shown)
+	}
+	if s, _ := d.status(); s.SSID != "HomeNet" || s.State != "connected" {
+		t.Errorf("after provisioning the device is %+v", s)
+	}
+	log := btmonWait(btmon, "Encryption: Enabled", "MITM, SC")
+	for _, want := range []string{"Encryption: Enabled", "MITM, SC"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("btmon shows no %q", want)
+		}
+	}
+	logEvidence(t, log)
+	dlog, _ := os.ReadFile(d.log)
+	if len(f) > 0 && !strings.Contains(string(dlog), "passkey="+f[0]) {
+		t.Errorf("the daemon did not log the passkey")
+	}
+	if !waitFor(20*time.Second, func() bool {
+		_, e1 := deviceProp(bus, devicePath(vmtest.PeripheralAdapter, vmtest.CentralAddress), "Paired")
+		p2, e2 := deviceProp(bus, devicePath(vmtest.CentralAdapter, vmtest.PeripheralAddress), "Paired")
+		return e1 != nil && (e2 != nil || p2 == false)
+	}) {
+		t.Errorf("a bond is left after provisioning")
 	}
 }
