@@ -107,17 +107,19 @@ func (l *Link) paired(ctx context.Context) bool {
 // want of an encrypted or authenticated link ("Not paired": ATT 0x05, 0x0F
 // or 0x0C after its own pairing attempt failed).
 func (l *Link) needsPairing(ctx context.Context, err error) bool {
+	return pairingError(err) && !l.paired(ctx)
+}
+
+// pairingError reports whether err is bluetoothd's "Not paired" kind of
+// Not Permitted. Not Permitted also answers a value the device refuses
+// (Bluenet's invalid input): pair only when bluetoothd says the link is
+// the matter, so a device without pairing is never bonded with.
+func pairingError(err error) bool {
 	if !errors.Is(err, central.ErrNotPermitted) {
 		return false
 	}
-	// Not Permitted also answers a value the device refuses (Bluenet's
-	// invalid input): pair only when bluetoothd says the link is the
-	// matter, so a device without pairing is never bonded with.
 	msg := strings.ToLower(err.Error())
-	if !strings.Contains(msg, "paired") && !strings.Contains(msg, "authenticat") && !strings.Contains(msg, "encrypt") {
-		return false
-	}
-	return !l.paired(ctx)
+	return strings.Contains(msg, "paired") || strings.Contains(msg, "authenticat") || strings.Contains(msg, "encrypt")
 }
 
 // pair pairs with the device through the client's own agent.
