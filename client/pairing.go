@@ -122,6 +122,19 @@ func pairingError(err error) bool {
 	return strings.Contains(msg, "paired") || strings.Contains(msg, "authenticat") || strings.Contains(msg, "encrypt")
 }
 
+// Pair pairs with the device now, through the client's own agent (with
+// Config.Passkey: KeyboardDisplay, so a device that displays a passkey can
+// pair). A device that pairs with a passkey needs this before the first
+// protected write: bluetoothd's own pairing then uses the default agent of
+// this machine, which cannot type the code, and the failed pairing drops
+// the link. Pairing with a device that is already paired does nothing.
+func (l *Link) Pair(ctx context.Context) error {
+	if l.paired(ctx) {
+		return nil
+	}
+	return l.pair(ctx)
+}
+
 // pair pairs with the device through the client's own agent.
 func (l *Link) pair(ctx context.Context) error {
 	l.cl.log.Debug("the device asks for pairing", "address", l.dev.Address)

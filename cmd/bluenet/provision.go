@@ -26,6 +26,7 @@ type provisionOpts struct {
 	scanTimeout  time.Duration
 	protocol     client.Protocol
 	passkey      string
+	pair         bool
 	// noResponse: Improv commands as the web page sends them (hidden flag,
 	// for tests).
 	noResponse bool
@@ -63,9 +64,10 @@ standard input; on a terminal it is asked for without echo. An empty password,
 or --open, joins an open network. The password is never printed or logged.
 
 A device started with --pairing asks for LE pairing first: Just Works needs
-nothing; a device that shows a 6-digit code wants it in --passkey, typed
-when asked on a terminal, or (when the password comes from a file) as a
-line on standard input. A bond made for provisioning is removed afterwards.
+nothing (bluetoothd pairs by itself). A device that shows a 6-digit code
+needs --pair: the code is then asked for on a terminal, or read as a line
+from standard input when the password comes from a file; --passkey gives a
+fixed code. A bond made for provisioning is removed afterwards.
 
 Exit status: 0 connected; 3 wrong password; 4 network not found; 5 timeout;
 6 DHCP failed; 7 busy; 9 invalid SSID or password; 10 device not found or
@@ -90,7 +92,8 @@ characteristic, and any Improv device, cannot say why a join failed).`,
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the device to join")
 	f.DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
 	f.Var(protocolFlag{&o.protocol}, "protocol", "provisioning protocol: auto (Bluenet if the device offers it, else Improv), bluenet or improv")
-	f.StringVar(&o.passkey, "passkey", "", "the 6-digit code a device that pairs with a passkey shows (default: asked for on a terminal when needed)")
+	f.BoolVar(&o.pair, "pair", false, "pair right after connecting (a device that shows a passkey needs it; the code is asked for)")
+	f.StringVar(&o.passkey, "passkey", "", "the 6-digit code of a device with a fixed passkey (implies --pair)")
 	f.BoolVar(&o.noResponse, "improv-write-without-response", false, "send Improv commands in 20-byte writes without response, as the Improv web page does")
 	_ = f.MarkHidden("improv-write-without-response")
 	return cmd
@@ -194,6 +197,12 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	proto, err := l.Choose(r.opts.protocol)
 	if err != nil {
 		return clientError(ctx, err)
+	}
+	if r.opts.pair || r.opts.passkey != "" {
+		pr.update("pairing with " + d.Address)
+		if err := l.Pair(ctx); err != nil {
+			return clientError(ctx, err)
+		}
 	}
 	pr.update(fmt.Sprintf("connected to %s %s (%s)", d.Address, d.Label(), proto))
 	jctx, cancel := context.WithTimeout(ctx, r.opts.timeout)

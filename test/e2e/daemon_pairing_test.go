@@ -119,9 +119,9 @@ func TestDaemonPairing(t *testing.T) {
 
 // TestDaemonPairingPasskey: `--pairing --passkey-command`: an unpaired
 // write gets ATT 0x05 (Insufficient Authentication); `bluenet provision`
-// pairs with passkey entry (LE Secure Connections, MITM protection), the
-// code taken from what --passkey-command was given, and provisions; no
-// bond is left.
+// --pair pairs with passkey entry (LE Secure Connections, MITM
+// protection), the code taken from what --passkey-command was given and
+// typed on standard input, and provisions; no bond is left.
 func TestDaemonPairingPasskey(t *testing.T) {
 	ssidUUID := gatt.MustParseUUID(bluenet.SSIDUUID)
 	homeAndCafe(t)
@@ -161,7 +161,7 @@ func TestDaemonPairingPasskey(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(vmtest.Bin(t, "bluenet"), "-v", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress,
-		"--protocol", "bluenet", "--ssid", "HomeNet", "--password-file", pwFile)
+		"--protocol", "bluenet", "--ssid", "HomeNet", "--password-file", pwFile, "--pair")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
