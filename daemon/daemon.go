@@ -124,6 +124,9 @@ type Status struct {
 	// open), SetupOpensAt when a closed one opens by itself.
 	SetupUntil   string `json:"setup_until,omitempty"`
 	SetupOpensAt string `json:"setup_opens_at,omitempty"`
+	// Pairing says whether phones must pair: "off", "just works" or
+	// "passkey" (with the bond policy: ", bonds kept").
+	Pairing string `json:"pairing,omitempty"`
 }
 
 // service is one wire format's GATT service on the daemon's core. The core
@@ -715,6 +718,7 @@ func (d *daemon) publishStatus() {
 		Centrals:    []string{},
 		LastResult:  d.lastJoin,
 		Protocols:   d.cfg.Protocols,
+		Pairing:     d.cfg.Pairing.String(),
 	}
 	if d.wifiState.IPv4.IsValid() {
 		st.IPv4 = d.wifiState.IPv4.String()

@@ -41,6 +41,23 @@ type PairingConfig struct {
 	KeepBonds bool
 }
 
+// String is the pairing mode as bluenet status shows it.
+func (p PairingConfig) String() string {
+	var s string
+	switch {
+	case !p.Enabled:
+		return "off"
+	case p.secure():
+		s = "passkey"
+	default:
+		s = "just works"
+	}
+	if p.KeepBonds {
+		s += ", bonds kept"
+	}
+	return s
+}
+
 // errWindowClosed is why the agent refuses a pairing.
 var errWindowClosed = errors.New("the setup window is closed")
 

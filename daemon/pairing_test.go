@@ -175,3 +175,19 @@ func TestPairingAgentFollowsWindow(t *testing.T) {
 		t.Errorf("passkey command failed:\n%s", f.logs.String())
 	}
 }
+
+func TestPairingString(t *testing.T) {
+	for _, tc := range []struct {
+		p    PairingConfig
+		want string
+	}{
+		{PairingConfig{}, "off"},
+		{PairingConfig{PasskeyCommand: "x"}, "off"},
+		{PairingConfig{Enabled: true}, "just works"},
+		{PairingConfig{Enabled: true, PasskeyCommand: "x", KeepBonds: true}, "passkey, bonds kept"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
