@@ -88,6 +88,11 @@ type Config struct {
 	// MTU), written without response. The default is one write with response,
 	// as Home Assistant does (BlueZ turns a long one into prepared writes).
 	ImprovWriteWithoutResponse bool
+
+	// Passkey supplies the 6-digit passkey a device shows when it pairs
+	// with passkey entry (bluenet start --passkey-command); nil: only Just
+	// Works pairing is possible. See pairing.go.
+	Passkey func(ctx context.Context, address string) (uint32, error)
 }
 
 // Client is a Bluenet client on one Bluetooth adapter.
@@ -95,6 +100,7 @@ type Client struct {
 	cfg Config
 	c   *central.Central
 	log *slog.Logger
+	pa  clientAgent
 }
 
 // New opens the adapter. Close releases it.
@@ -121,7 +127,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Close stops listening to BlueZ. Sessions should be closed first.
-func (c *Client) Close() error { return c.c.Close() }
+func (c *Client) Close() error {
+	c.closeAgent()
+	return c.c.Close()
+}
 
 // Device is a device found by a scan: one that advertises the Bluenet
 // service, the Improv service, or both.
@@ -276,6 +285,9 @@ type Link struct {
 	cl  *Client
 	p   *central.Peripheral
 	dev Device
+	// pairedBefore: the device was paired before Dial; a bond made later
+	// is removed by Close.
+	pairedBefore bool
 }
 
 // Dial finds the device named by target (its address, or its name or alias
@@ -300,6 +312,7 @@ func (c *Client) Dial(ctx context.Context, target string) (*Link, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	l := &Link{cl: c, p: p, dev: dev}
+	l.pairedBefore = l.paired(ctx)
 	c.log.Debug("connected", "address", dev.Address, "bluenet", l.Offers(ProtocolBluenet),
 		"improv", l.Offers(ProtocolImprov), "was_connected", p.WasConnected())
 	return l, nil
@@ -359,7 +372,9 @@ func (l *Link) Choose(want Protocol) (Protocol, error) {
 // Close disconnects, unless the device was already connected before Dial.
 // It works even after ctx of Dial is done (Ctrl-C).
 func (l *Link) Close() error {
-	return l.p.Close(context.Background())
+	err := l.p.Close(context.Background())
+	l.dropBond()
+	return err
 }
 
 // Session is a connection to one Bluenet device, speaking the Bluenet
@@ -455,7 +470,8 @@ func (s *Link) read(ctx context.Context, uuid string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := ch.Read(ctx)
+	var b []byte
+	err = s.secured(ctx, func() (err error) { b, err = ch.Read(ctx); return err })
 	if err != nil {
 		return nil, s.linkErr(fmt.Errorf("client: %w", err))
 	}
@@ -484,7 +500,7 @@ func (s *Link) write(ctx context.Context, uuid string, v []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := ch.Write(ctx, v); err != nil {
+	if err := s.secured(ctx, func() error { return ch.Write(ctx, v) }); err != nil {
 		return s.linkErr(fmt.Errorf("client: %w", err))
 	}
 	return nil
@@ -495,7 +511,9 @@ func (s *Link) subscribe(ctx context.Context, uuid string) (<-chan []byte, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	vals, stop, err := ch.Subscribe(ctx)
+	var vals <-chan []byte
+	var stop func()
+	err = s.secured(ctx, func() (err error) { vals, stop, err = ch.Subscribe(ctx); return err })
 	if err != nil {
 		return nil, nil, s.linkErr(fmt.Errorf("client: %w", err))
 	}

@@ -87,6 +87,9 @@ type Config struct {
 	// it whether Wi-Fi is online. Nil: always open (the original's
 	// behaviour).
 	Setup *setup.Window
+	// Pairing configures LE pairing; the zero value leaves it off (the
+	// original's behaviour: no encryption is asked for).
+	Pairing PairingConfig
 	// LeaseIdle is how long a central that started a setup may stay silent
 	// before another central may start one (default one minute).
 	LeaseIdle time.Duration
@@ -122,6 +125,9 @@ type Status struct {
 	// open), SetupOpensAt when a closed one opens by itself.
 	SetupUntil   string `json:"setup_until,omitempty"`
 	SetupOpensAt string `json:"setup_opens_at,omitempty"`
+	// Pairing says whether phones must pair: "off", "just works" or
+	// "passkey" (with the bond policy: ", bonds kept").
+	Pairing string `json:"pairing,omitempty"`
 }
 
 // service is one wire format's GATT service on the daemon's core. The core
@@ -183,7 +189,8 @@ type daemon struct {
 	aps        []wifi.AccessPoint
 	apsChanged chan struct{} // closed and replaced when aps changes
 	centrals   map[dbus.ObjectPath]string
-	alias      string // the adapter's name: Config.Alias, or the one a phone set
+	paired     map[dbus.ObjectPath]bool // devices the agent let pair (their bond is removed)
+	alias      string                   // the adapter's name: Config.Alias, or the one a phone set
 	// joining is the SSID of the running join; a Connected state to it is
 	// held back in held until the join has returned and its result is
 	// out, so that a phone that reads the result on Connected never reads
@@ -238,7 +245,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.Protocols) == 0 {
 		cfg.Protocols = DefaultProtocols
 	}
-	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{},
+	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{}, paired: map[dbus.ObjectPath]bool{},
 		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1),
 		released: make(chan wifi.State, 1)}
 	d.wifiState = cfg.WiFi.State()
@@ -310,6 +317,13 @@ func (d *daemon) run(ctx context.Context) error {
 	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
+	agent, err := d.startAgent(ctx)
+	if err != nil {
+		return err
+	}
+	if agent != nil {
+		defer agent.Close(context.Background())
+	}
 	for _, s := range d.services {
 		s.attach(srv)
 	}
@@ -354,6 +368,7 @@ func (d *daemon) run(ctx context.Context) error {
 			for _, s := range d.services {
 				s.setupChanged()
 			}
+			d.setPairable(ctx, d.adapter.Load())
 			d.poke()
 		case <-ctx.Done():
 			d.shutdown()
@@ -448,6 +463,7 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 			return fmt.Errorf("daemon: discoverable: %w", err)
 		}
 	}
+	d.setPairable(ctx, a)
 	return nil
 }
 
@@ -819,6 +835,7 @@ func (d *daemon) onDisconnect(dev gatt.Device) {
 	delete(d.centrals, dev.Path)
 	d.mu.Unlock()
 	d.gate.Disconnected(string(dev.Path))
+	d.dropBond(dev)
 	for _, s := range d.services {
 		s.disconnected(dev)
 	}
@@ -839,6 +856,7 @@ func (d *daemon) publishStatus() {
 		Centrals:    []string{},
 		LastResult:  d.lastJoin,
 		Protocols:   d.cfg.Protocols,
+		Pairing:     d.cfg.Pairing.String(),
 	}
 	if d.wifiState.IPv4.IsValid() {
 		st.IPv4 = d.wifiState.IPv4.String()

@@ -67,6 +67,10 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 			}
 		},
 	}
+	fixtureBluezMu.Lock()
+	fixtureBluez[cfg.Conn] = bz
+	fixtureBluezMu.Unlock()
+	t.Cleanup(func() { fixtureBluezMu.Lock(); delete(fixtureBluez, cfg.Conn); fixtureBluezMu.Unlock() })
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -126,7 +126,7 @@ func (s *improvService) gattServices() []gatt.Service {
 			{UUID: imError, Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return []byte{byte(s.errorCode())}, nil }},
 			// Home Assistant writes with response, the Improv web page without.
-			{UUID: imRPCCommand, Flags: gatt.FlagWrite | gatt.FlagWriteWithoutResponse, OnWrite: s.onRPCWrite},
+			{UUID: imRPCCommand, Flags: s.d.protect(gatt.FlagWrite | gatt.FlagWriteWithoutResponse), OnWrite: s.onRPCWrite},
 			{UUID: imRPCResult, Flags: gatt.FlagRead | gatt.FlagNotify,
 				OnRead: func(*gatt.Request) ([]byte, error) { return s.resultValue(), nil }},
 			{UUID: imCapabilities, Flags: gatt.FlagRead, Value: []byte{byte(s.caps)}},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +26,8 @@ type provisionOpts struct {
 	scanTimeout  time.Duration
 	protocol     client.Protocol
 	eap          eapOpts
+	passkey      string
+	pair         bool
 	// noResponse: Improv commands as the web page sends them (hidden flag,
 	// for tests).
 	noResponse bool
@@ -61,6 +65,12 @@ The password is read from --password-file (- for standard input), or from
 standard input; on a terminal it is asked for without echo. An empty password,
 or --open, joins an open network. The password is never printed or logged.
 
+A device started with --pairing asks for LE pairing first: Just Works needs
+nothing (bluetoothd pairs by itself). A device that shows a 6-digit code
+needs --pair: the code is then asked for on a terminal, or read as a line
+from standard input when the password comes from a file; --passkey gives a
+fixed code. A bond made for provisioning is removed afterwards.
+
 Exit status: 0 connected; 3 wrong password; 4 network not found; 5 timeout;
 6 DHCP failed; 7 busy; 9 invalid SSID or password; 10 device not found or
 out of range; 1 any other failure (a device without Bluenet's Result
@@ -84,6 +94,8 @@ characteristic, and any Improv device, cannot say why a join failed).`,
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for the device to join")
 	f.DurationVar(&o.scanTimeout, "scan-timeout", client.DefaultScanTimeout, "how long to look for the device")
 	f.Var(protocolFlag{&o.protocol}, "protocol", "provisioning protocol: auto (Bluenet if the device offers it, else Improv), bluenet or improv")
+	f.BoolVar(&o.pair, "pair", false, "pair right after connecting (a device that shows a passkey needs it; the code is asked for)")
+	f.StringVar(&o.passkey, "passkey", "", "the 6-digit code of a device with a fixed passkey (implies --pair)")
 	f.BoolVar(&o.noResponse, "improv-write-without-response", false, "send Improv commands in 20-byte writes without response, as the Improv web page does")
 	_ = f.MarkHidden("improv-write-without-response")
 	o.eap.addFlags(f)
@@ -106,6 +118,11 @@ func (o provisionOpts) request(cmd *cobra.Command, device string) (provisionRequ
 	}
 	if err := wifi.ValidateSSID(r.ssid); err != nil {
 		return r, clientError(cmd.Context(), err)
+	}
+	if o.passkey != "" {
+		if _, err := parsePasskey(o.passkey); err != nil {
+			return r, usagef("--passkey: %v", err)
+		}
 	}
 	if err := positiveDuration("timeout", o.timeout); err != nil {
 		return r, err
@@ -185,6 +202,8 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	pr.update("looking for " + r.device)
 	l, closeAll, err := dial(cmd, g, r.device, r.opts.scanTimeout, func(c *client.Config) {
 		c.ImprovWriteWithoutResponse = r.opts.noResponse
+		stdinFree := r.opts.open || (r.opts.passwordFile != "" && r.opts.passwordFile != "-")
+		c.Passkey = passkeySource(cmd, r.opts.passkey, stdinFree)
 	})
 	if err != nil {
 		return err
@@ -194,6 +213,12 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	proto, err := l.Choose(r.opts.protocol)
 	if err != nil {
 		return clientError(ctx, err)
+	}
+	if r.opts.pair || r.opts.passkey != "" {
+		pr.update("pairing with " + d.Address)
+		if err := l.Pair(ctx); err != nil {
+			return clientError(ctx, err)
+		}
 	}
 	pr.update(fmt.Sprintf("connected to %s %s (%s)", d.Address, d.Label(), proto))
 	jctx, cancel := context.WithTimeout(ctx, r.opts.timeout)
@@ -240,4 +265,53 @@ func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
 	fmt.Fprintf(w, "%s is %s\n", d.Label(), out.State)
 	_, err = fmt.Fprintf(w, "host name: %s\n", out.Hostname)
 	return err
+}
+
+// parsePasskey checks a 6-digit pairing passkey.
+func parsePasskey(s string) (uint32, error) {
+	if len(s) != 6 {
+		return 0, fmt.Errorf("want 6 digits, got %d characters", len(s))
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("want 6 digits")
+	}
+	return uint32(n), nil
+}
+
+// passkeySource supplies the passkey a device shows: --passkey, a prompt
+// when standard input is a terminal, or else a line read from standard
+// input when the password did not come from it (stdinFree).
+func passkeySource(cmd *cobra.Command, flag string, stdinFree bool) func(ctx context.Context, addr string) (uint32, error) {
+	return func(ctx context.Context, addr string) (uint32, error) {
+		if flag != "" {
+			return parsePasskey(flag)
+		}
+		in := cmd.InOrStdin()
+		f, isFile := in.(*os.File)
+		terminal := false
+		if isFile {
+			_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+			terminal = err == nil
+		}
+		if !terminal && !stdinFree {
+			return 0, errors.New("the device shows a passkey: give it with --passkey")
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "\nPasskey shown by %s: ", addr)
+		type line struct {
+			s   string
+			err error
+		}
+		ch := make(chan line, 1)
+		go func() { s, err := readSecret(in); ch <- line{s, err} }()
+		select {
+		case l := <-ch:
+			if l.err != nil {
+				return 0, l.err
+			}
+			return parsePasskey(strings.TrimSpace(l.s))
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }

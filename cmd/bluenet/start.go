@@ -48,6 +48,9 @@ type startOpts struct {
 	control       string
 	controlGroup  string
 	memLimitMiB   int
+	pairing       bool
+	passkeyCmd    string
+	keepBonds     bool
 }
 
 // defaultMemLimitMiB is the default of --memory-limit: none. A soft limit
@@ -95,6 +98,9 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 	f.StringVar(&o.control, "control", control.DefaultPath(), "the local control socket bluenet allow talks to")
 	f.StringVar(&o.controlGroup, "control-group", "", "a group whose members may run bluenet allow (default: root only)")
 	f.IntVar(&o.memLimitMiB, "memory-limit", defaultMemLimitMiB, "soft limit of the Go runtime's memory in MiB (0: none; the GOMEMLIMIT environment variable wins)")
+	f.BoolVar(&o.pairing, "pairing", false, "LE pairing: phones must pair (encrypted link) before they may set the Wi-Fi; pairing is accepted only while the setup window is open")
+	f.StringVar(&o.passkeyCmd, "passkey-command", "", "with --pairing: pair with a 6-digit passkey (LE Secure Connections, MITM protection) shown by this shell command ($1 and BLUENET_PASSKEY hold the code; it is also logged)")
+	f.BoolVar(&o.keepBonds, "keep-bonds", false, "with --pairing: keep the bonds phones make (by default a bond is removed when the phone disconnects)")
 	for name, key := range map[string]string{"hostname": "BLUENET_HOSTNAME", "alias": "BLUENET_ALIAS",
 		"auto-advertise": "BLUENET_AUTO_ADVERTISE", "keep-bredr": "BLUENET_KEEP_BREDR", "rpc": "BLUENET_RPC",
 		"join-timeout": "BLUENET_JOIN_TIMEOUT", "status-file": "BLUENET_STATUS_FILE",
@@ -103,7 +109,8 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 		"setup-window": "BLUENET_SETUP_WINDOW", "window-time": "BLUENET_WINDOW_TIME",
 		"reopen-after": "BLUENET_REOPEN_AFTER", "authorized-for": "BLUENET_AUTHORIZED_FOR",
 		"button": "BLUENET_BUTTON", "notify-gap": "BLUENET_NOTIFY_GAP", "country": "BLUENET_COUNTRY", "remember": "BLUENET_REMEMBER",
-		"control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP", "memory-limit": "BLUENET_MEMORY_LIMIT"} {
+		"control": "BLUENET_CONTROL", "control-group": "BLUENET_CONTROL_GROUP", "memory-limit": "BLUENET_MEMORY_LIMIT",
+		"pairing": "BLUENET_PAIRING", "passkey-command": "BLUENET_PASSKEY_COMMAND", "keep-bonds": "BLUENET_KEEP_BONDS"} {
 		bindEnv(f, name, key)
 	}
 	f.Bool("help", false, "help for start")
@@ -137,6 +144,9 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	}
 	if len(o.protocols) == 0 {
 		return usagef("--profiles: name at least one of bluenet, improv")
+	}
+	if !o.pairing && (o.passkeyCmd != "" || o.keepBonds) {
+		return usagef("--passkey-command and --keep-bonds need --pairing")
 	}
 	mode, err := setup.ParseMode(o.window)
 	if err != nil {
@@ -260,6 +270,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		},
 		AutoAdvertise: o.autoAdvertise,
 		KeepBREDR:     o.keepBREDR,
+		Pairing:       daemon.PairingConfig{Enabled: o.pairing, PasskeyCommand: o.passkeyCmd, KeepBonds: o.keepBonds},
 		OnReady: func() {
 			_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 		},

@@ -106,6 +106,9 @@ func printStatus(w io.Writer, r statusReport) error {
 			}
 			fmt.Fprintln(&b, line)
 		}
+		if r.Pairing != "" {
+			fmt.Fprintf(&b, "pairing: %s\n", r.Pairing)
+		}
 	} else {
 		fmt.Fprintf(&b, "daemon: stopped\n")
 	}
