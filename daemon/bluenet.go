@@ -399,8 +399,8 @@ func (b *bluenetService) detailsList() []bluenet.NetworkDetails {
 }
 
 // onDetailsSubscribe sends Network Details rounds while anyone is
-// subscribed: one at once (after asking for a fresh scan), then one
-// whenever the scan results change, at most every CyclePause.
+// subscribed: one at once (after asking for a fresh scan), then one every
+// CyclePause.
 func (b *bluenetService) onDetailsSubscribe(subscribed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -427,7 +427,6 @@ func (b *bluenetService) detailRounds(ctx context.Context) {
 	}
 	cancel()
 	for {
-		_, changed := d.accessPoints()
 		for _, v := range bluenet.DetailsNotifications(b.detailsList(), detailsPayload) {
 			if ctx.Err() != nil {
 				return
@@ -437,13 +436,10 @@ func (b *bluenetService) detailRounds(ctx context.Context) {
 				return
 			}
 		}
+		// Again after the pause, as Available Networks does: a phone that
+		// subscribed in the middle of a round gets the next one whole.
 		if !sleep(ctx, d.cfg.CyclePause) {
 			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
 		}
 	}
 }
