@@ -191,17 +191,17 @@ type daemon struct {
 	centrals   map[dbus.ObjectPath]string
 	paired     map[dbus.ObjectPath]bool // devices the agent let pair (their bond is removed)
 	alias      string                   // the adapter's name: Config.Alias, or the one a phone set
-	// joining is the SSID of the running join; a Connected state to it is
-	// held back in held until the join has returned and its result is
-	// out, so that a phone that reads the result on Connected never reads
-	// "joining".
+	// joining is the SSID of the running join. When the link is Connected
+	// to it, the services learn the join succeeded before they notify the
+	// Connected state (early), so that a phone that reads the result on
+	// Connected never reads "joining"; the join's own end then only reports
+	// a failure that came after (saving the profile).
 	joining     []byte
-	held        *wifi.State
+	early       bool
 	lastJoin    string // status text of the last join
 	advertising bool
 
-	kick     chan struct{}   // re-evaluate advertising
-	released chan wifi.State // a held state, for the main loop
+	kick chan struct{} // re-evaluate advertising
 
 	// known is closed once the backend knows the Wi-Fi state (see
 	// readyBackend); until then the setup window is not told whether the
@@ -246,8 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Protocols = DefaultProtocols
 	}
 	d := &daemon{cfg: cfg, log: cfg.Logger, centrals: map[dbus.ObjectPath]string{}, paired: map[dbus.ObjectPath]bool{},
-		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1),
-		released: make(chan wifi.State, 1)}
+		apsChanged: make(chan struct{}), lastJoin: "no join yet", kick: make(chan struct{}, 1)}
 	d.wifiState = cfg.WiFi.State()
 	d.aps = cfg.WiFi.AccessPoints()
 	d.window = cfg.Setup
@@ -378,11 +377,6 @@ func (d *daemon) run(ctx context.Context) error {
 				states = nil
 				continue
 			}
-			if d.hold(st) {
-				continue
-			}
-			d.onWiFiState(ctx, st)
-		case st := <-d.released:
 			d.onWiFiState(ctx, st)
 		case aps, ok := <-apLists:
 			if !ok {
@@ -630,15 +624,18 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
 	defer cancel()
 	d.mu.Lock()
-	d.joining = ssid
+	d.joining, d.early = ssid, false
 	d.mu.Unlock()
-	defer d.release()
 	start := time.Now()
 	select { // at start-up, the backend may not know the device yet
 	case <-d.known:
 	case <-ctx.Done():
 	}
 	err := d.cfg.WiFi.Join(ctx, ssid, cred)
+	d.mu.Lock()
+	early := d.early
+	d.joining, d.early = nil, false
+	d.mu.Unlock()
 	end()
 	if err != nil {
 		d.gate.Failed(string(dev)) // the lease is free, an authorization starts over
@@ -659,8 +656,10 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 		d.log.Info("joined", "ssid", string(ssid), "seconds", time.Since(start).Seconds())
 	}
 	d.setLastJoin(joinText(err))
-	for _, s := range d.services {
-		s.joinChanged(true, err)
+	if err != nil || !early {
+		for _, s := range d.services {
+			s.joinChanged(true, err)
+		}
 	}
 	return err
 }
@@ -693,36 +692,26 @@ func (d *daemon) setLastJoin(text string) {
 	d.publishStatus()
 }
 
-// hold keeps st back when it is Connected to the network a running join
-// is joining (see daemon.joining); it reports whether it did.
-func (d *daemon) hold(st wifi.State) bool {
+// joinedEarly tells the services that the running join succeeded when
+// the link becomes Connected to its network, before that state is
+// notified; it reports whether it did.
+func (d *daemon) joinedEarly(st wifi.State) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.joining == nil || d.held == nil && (st.Kind != wifi.Connected || !bytes.Equal(st.SSID, d.joining)) {
-		return false
+	ok := d.joining != nil && !d.early && st.Kind == wifi.Connected && bytes.Equal(st.SSID, d.joining)
+	if ok {
+		d.early = true
 	}
-	cp := st.Clone()
-	d.held = &cp
-	return true
-}
-
-// release ends a join's hold: the held state, if any, goes to the main
-// loop. The join calls it after telling the services its outcome.
-func (d *daemon) release() {
-	d.mu.Lock()
-	held := d.held
-	d.joining, d.held = nil, nil
 	d.mu.Unlock()
-	if held == nil {
-		return
+	if ok {
+		for _, s := range d.services {
+			s.joinChanged(true, nil)
+		}
 	}
-	select {
-	case d.released <- *held:
-	case <-d.ctx.Done():
-	}
+	return ok
 }
 
 func (d *daemon) onWiFiState(ctx context.Context, st wifi.State) {
+	d.joinedEarly(st)
 	d.mu.Lock()
 	prev := d.wifiState
 	d.wifiState = st
