@@ -350,7 +350,12 @@ func TestImprovOnlyDevice(t *testing.T) {
 		t.Errorf("networks scan %+v lacks ImpNet WPA2 with an RSSI", nets.Scan)
 	}
 
-	if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code != 0 {
+	// btvirt reports an advertiser to a scanner only when scanning starts;
+	// right after networks' disconnect a scan may miss it once.
+	if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code == 10 {
+		_, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress)
+	}
+	if code != 0 {
 		t.Errorf("identify: exit %d", code)
 	}
 	if !waitFor(10*time.Second, func() bool { _, err := os.Stat(mark); return err == nil }) {
