@@ -608,7 +608,7 @@ func (d *daemon) hostnameValue() string {
 // wifi.ErrBusy JoinError at once and tells nobody. It blocks until the
 // outcome is known.
 func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssid []byte, cred wifi.Credentials) error {
-	if !d.joinMu.TryLock() {
+	if !d.lockJoin(ctx) {
 		d.log.Info("join refused: another join is running", "ssid", string(ssid), "central", addr)
 		return &wifi.JoinError{SSID: ssid, Reason: wifi.ReasonBusy}
 	}
@@ -690,6 +690,27 @@ func (d *daemon) setLastJoin(text string) {
 	d.lastJoin = text
 	d.mu.Unlock()
 	d.publishStatus()
+}
+
+// lockJoin takes the join lock. While another join runs it fails, unless
+// that join has already succeeded (its link is Connected, the result is
+// out) and only finishes its bookkeeping: then it waits for it, so that a
+// phone that starts its next join on the result is not told "busy".
+func (d *daemon) lockJoin(ctx context.Context) bool {
+	for !d.joinMu.TryLock() {
+		d.mu.Lock()
+		finishing := d.early
+		d.mu.Unlock()
+		if !finishing {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // joinedEarly tells the services that the running join succeeded when

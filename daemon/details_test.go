@@ -150,6 +150,19 @@ func TestProfileResultBeforeConnected(t *testing.T) {
 				if v := f.read(dev, bluenet.ResultUUID); v[0] != byte(bluenet.ResultOK) {
 					t.Fatalf("Result read on Connected: %q", v)
 				}
+				// A phone that starts its next join on that result is not
+				// told "busy" while the first join finishes its bookkeeping.
+				f.wifi.SetJoinFunc(nil)
+				if err := f.write(dev, bluenet.SSIDUUID, []byte("cafe"), 517, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.write(dev, bluenet.CredentialsUUID, []byte("password2"), 517, 0); err != nil {
+					t.Fatal(err)
+				}
+				if j := f.waitJoins(2); string(j[1].SSID) != "cafe" {
+					t.Fatalf("second join %v", j[1])
+				}
+				f.expect(bluenet.StateUUID, []byte("\x03cafe"))
 				return
 			}
 		case <-timeout:
