@@ -634,7 +634,7 @@ func (d *daemon) join(ctx context.Context, dev dbus.ObjectPath, addr string, ssi
 	err := d.cfg.WiFi.Join(ctx, ssid, cred)
 	d.mu.Lock()
 	early := d.early
-	d.joining, d.early = nil, false
+	d.joining = nil // early stays set until the next join starts: lockJoin reads it
 	d.mu.Unlock()
 	end()
 	if err != nil {
