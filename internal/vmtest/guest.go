@@ -135,6 +135,23 @@ func ResetWiFi(t testing.TB) {
 		nmcli dev disconnect wlan0 >/dev/null 2>&1; true`)
 }
 
+// RestoreBluetoothOnCleanup makes the test's end bring the Bluetooth bed
+// back to its start-up state (guest-env.sh's bt_reset): one bluetoothd, both
+// adapters powered with no link between them, and hci0's rotating
+// advertising instance. Tests that kill or restart bluetoothd call it first
+// thing, so that its cleanup runs after theirs: a restarted bluetoothd has
+// removed that instance, and a SIGKILLed one leaves links and powered
+// adapters behind, which made later tests' connections fail.
+func RestoreBluetoothOnCleanup(t testing.TB) {
+	t.Helper()
+	requireGuest(t)
+	t.Cleanup(func() {
+		if out, err := ShErr("bt_reset"); err != nil {
+			t.Errorf("vmtest: restoring the Bluetooth bed: %v\n%s", err, out)
+		}
+	})
+}
+
 // ForgetDevices removes every remote device the central's adapter (hci1)
 // remembers. BlueZ keeps a device's UUIDs from its resolved GATT services
 // and then ignores those in its advertisements, so a test whose peripheral

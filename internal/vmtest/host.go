@@ -21,8 +21,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,6 +52,12 @@ func kernelDir() string {
 	return "/var/cache/bluenet-vm"
 }
 
+// vmsEnv names the environment variable that spreads a run's tests over
+// several VMs booted side by side (default 1). Most of a test's time is
+// spent waiting for the radios and daemons, so on a 2-core machine two VMs
+// take about half the wall time of one.
+const vmsEnv = "BLUENET_VMS"
+
 func runHost() int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(os.Stderr, "vmtest: FAIL: "+format+"\n", a...)
@@ -64,50 +73,182 @@ func runHost() int {
 	if m, _ := filepath.Glob(filepath.Join(kernelDir(), "boot", "vmlinuz-*")); len(m) == 0 {
 		return fail("no guest kernel in %s; run: sudo %s", kernelDir(), filepath.Join(root, "test/vm/setup-host.sh"))
 	}
-	share, err := os.MkdirTemp("", "bluenet-vm-")
-	if err != nil {
-		return fail("%v", err)
-	}
-	bin := filepath.Join(share, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return fail("%v", err)
-	}
 	start := time.Now()
-	if err := build(root, bin); err != nil {
-		return fail("%v", err)
+	args := guestArgs(os.Args[1:])
+	shards := [][]string{args}
+	if n, _ := strconv.Atoi(os.Getenv(vmsEnv)); n > 1 {
+		names, err := listTests(args)
+		if err != nil {
+			return fail("%v", err)
+		}
+		shards = shardArgs(args, names, n)
 	}
-	if err := copyFile(os.Args[0], filepath.Join(bin, "e2e.test")); err != nil {
-		return fail("copy test binary: %v", err)
+	shares := make([]string, len(shards))
+	for i := range shards {
+		if shares[i], err = os.MkdirTemp("", "bluenet-vm-"); err != nil {
+			return fail("%v", err)
+		}
+		bin := filepath.Join(shares[i], "bin")
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			return fail("%v", err)
+		}
+		if i == 0 {
+			err = build(root, bin)
+		} else {
+			err = copyDir(filepath.Join(shares[0], "bin"), bin)
+		}
+		if err != nil {
+			return fail("%v", err)
+		}
+		if i == 0 {
+			if err := copyFile(os.Args[0], filepath.Join(bin, "e2e.test")); err != nil {
+				return fail("copy test binary: %v", err)
+			}
+		}
 	}
-	fmt.Printf("vmtest: built binaries in %.1fs; booting VM (logs: %s)\n", time.Since(start).Seconds(), share)
+	fmt.Printf("vmtest: built binaries in %.1fs; booting %d VM(s) (logs: %s)\n",
+		time.Since(start).Seconds(), len(shards), strings.Join(shares, " "))
 
-	args := append([]string{filepath.Join(root, "test/vm/run-vm.sh"),
-		filepath.Join(root, "test/vm/guest-gotest.sh"), "/vmshare/bin/e2e.test"}, guestArgs(os.Args[1:])...)
-	cmd := exec.Command("bash", args...)
+	// The first VM's console streams; the others' are printed whole when
+	// they end, so that no two tests' lines interleave.
+	codes := make([]int, len(shards))
+	outs := make([]bytes.Buffer, len(shards))
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w io.Writer = os.Stdout
+			if i > 0 {
+				w = &outs[i]
+			}
+			codes[i] = runVM(root, shares[i], shards[i], w)
+		}()
+	}
+	wg.Wait()
+	code := 0
+	for i := range shards {
+		if i > 0 {
+			fmt.Printf("vmtest: --- console of VM %d of %d (%s):\n", i+1, len(shards), runFlag(shards[i]))
+			_, _ = os.Stdout.Write(outs[i].Bytes())
+		}
+		if codes[i] != 0 {
+			fmt.Printf("vmtest: VM %d of %d exited with status %d; guest logs kept in %s/logs\n",
+				i+1, len(shards), codes[i], shares[i])
+			if code == 0 {
+				code = codes[i]
+			}
+			continue
+		}
+		_ = os.RemoveAll(shares[i])
+	}
+	if code == 0 {
+		fmt.Printf("vmtest: VM(s) passed in %.1fs\n", time.Since(start).Seconds())
+	} else {
+		fmt.Printf("vmtest: failed after %.1fs\n", time.Since(start).Seconds())
+	}
+	return code
+}
+
+// runVM boots one VM that runs the test binary in share with args, copies
+// its console to w and returns the guest's exit status (1 if it could not
+// run).
+func runVM(root, share string, args []string, w io.Writer) int {
+	start := time.Now()
+	cmdArgs := append([]string{filepath.Join(root, "test/vm/run-vm.sh"),
+		filepath.Join(root, "test/vm/guest-gotest.sh"), "/vmshare/bin/e2e.test"}, args...)
+	cmd := exec.Command("bash", cmdArgs...)
 	cmd.Env = append(os.Environ(), "VM_SHARE="+share, "KDIR="+kernelDir(),
-		"VM_TIMEOUT="+strconv.Itoa(vmTimeout(os.Args[1:])))
-	cmd.Stderr = os.Stderr
+		"VM_TIMEOUT="+strconv.Itoa(vmTimeout(args)))
+	cmd.Stderr = w
+	if w == os.Stdout {
+		cmd.Stderr = os.Stderr
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return fail("%v", err)
+		fmt.Fprintf(w, "vmtest: %v\n", err)
+		return 1
 	}
 	if err := cmd.Start(); err != nil {
-		return fail("start VM: %v", err)
+		fmt.Fprintf(w, "vmtest: start VM: %v\n", err)
+		return 1
 	}
-	copyLines(os.Stdout, out)
+	copyLines(w, out)
 	err = cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
-	if err != nil || code != 0 {
-		fmt.Printf("vmtest: VM exited with status %d after %.1fs; guest logs kept in %s/logs\n",
-			code, time.Since(start).Seconds(), share)
-		if code == 0 {
-			code = 1
-		}
-		return code
+	if err != nil && code == 0 {
+		code = 1
 	}
-	fmt.Printf("vmtest: VM passed in %.1fs\n", time.Since(start).Seconds())
-	_ = os.RemoveAll(share)
-	return 0
+	fmt.Fprintf(w, "vmtest: VM exited with status %d after %.1fs\n", code, time.Since(start).Seconds())
+	return code
+}
+
+// listTests asks the test binary itself (in guest mode, which only lists)
+// for the top-level tests that args select.
+func listTests(args []string) ([]string, error) {
+	run := "."
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "-test.run="); ok {
+			run = v
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.list="+run)
+	cmd.Env = append(os.Environ(), guestEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("list tests: %v", err)
+	}
+	var names []string
+	for _, l := range strings.Fields(string(out)) {
+		if strings.HasPrefix(l, "Test") {
+			names = append(names, l)
+		}
+	}
+	return names, nil
+}
+
+// shardArgs spreads the tests over n VMs, in turn, keeping their order
+// within each VM. It keeps one VM when args run benchmarks (they compare
+// figures measured in one VM), name subtests, or select fewer than two
+// tests.
+func shardArgs(args, names []string, n int) [][]string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "-test.bench="); ok && v != "" {
+			return [][]string{args}
+		}
+		if v, ok := strings.CutPrefix(a, "-test.run="); ok && strings.Contains(v, "/") {
+			return [][]string{args}
+		}
+	}
+	n = min(n, len(names))
+	if n < 2 {
+		return [][]string{args}
+	}
+	groups := make([][]string, n)
+	for i, name := range names {
+		groups[i%n] = append(groups[i%n], regexp.QuoteMeta(name))
+	}
+	var rest []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-test.run=") {
+			rest = append(rest, a)
+		}
+	}
+	shards := make([][]string, n)
+	for i, g := range groups {
+		shards[i] = append(slices.Clone(rest), "-test.run=^("+strings.Join(g, "|")+")$")
+	}
+	return shards
+}
+
+// runFlag returns the -test.run flag among args, for messages.
+func runFlag(args []string) string {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-test.run=") {
+			return a
+		}
+	}
+	return "all tests"
 }
 
 // ModuleRoot walks up from the working directory (the package directory
@@ -184,6 +325,22 @@ func copyLines(w io.Writer, r io.Reader) {
 		_, _ = w.Write(append(line, '\n'))
 	}
 	_, _ = io.Copy(w, r)
+}
+
+// copyDir copies the regular files of src into dst.
+func copyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func copyFile(src, dst string) error {

@@ -197,20 +197,18 @@ func TestDaemonPairingPasskey(t *testing.T) {
 	if s, _ := d.status(); s.SSID != "HomeNet" || s.State != "connected" {
 		t.Errorf("after provisioning the device is %+v", s)
 	}
-	// Both sides asked for MITM protection and Secure Connections, and the
-	// record shows the link encrypted or the authenticated P-256 key (under
-	// load btmon's record has been seen to lack one or the other, in
-	// different runs; the writes to the secure-write characteristics
-	// succeeding prove the link encrypted and authenticated).
+	// Both sides asked for MITM protection and Secure Connections. What
+	// proves the link encrypted and authenticated is bluetoothd itself: it
+	// refused the unpaired write above with 0x05 and let the paired ones
+	// through the secure-write characteristics. btmon's record of the
+	// encryption change is only evidence: under load it has been seen to
+	// lack the encryption event, the key event, or both, in different runs.
 	log := btmonWait(btmon, "MITM, SC", "Encryption: Enabled", "Authenticated key from P-256")
 	if !strings.Contains(log, "MITM, SC") {
 		t.Errorf("btmon shows no pairing with MITM, SC")
 	}
 	enc, key := strings.Contains(log, "Encryption: Enabled"), strings.Contains(log, "Authenticated key from P-256")
 	t.Logf("btmon shows Encryption: Enabled %v, an authenticated P-256 key %v", enc, key)
-	if !enc && !key {
-		t.Errorf("btmon shows neither the link encrypted nor an authenticated key")
-	}
 	logEvidence(t, log)
 	dlog, _ := os.ReadFile(d.log)
 	if len(f) > 0 && !strings.Contains(string(dlog), "passkey="+f[0]) {

@@ -438,6 +438,7 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 // central reads Connection State within 2 s of bluetoothd being back. The
 // test powers only the central's adapter.
 func TestDaemonBluetoothdRestart(t *testing.T) {
+	vmtest.RestoreBluetoothOnCleanup(t)
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

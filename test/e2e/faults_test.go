@@ -493,6 +493,7 @@ func TestFaultProvisioningLoop(t *testing.T) {
 // and started again. The join completes; the daemon registers its service
 // again and a central reads the final Connection State and Result.
 func TestFaultBluetoothdKilledMidJoin(t *testing.T) {
+	vmtest.RestoreBluetoothOnCleanup(t)
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "NetworkManager", "hostapd-wlan1")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

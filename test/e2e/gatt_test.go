@@ -506,6 +506,7 @@ func TestGATTPeripheral(t *testing.T) {
 // stack on hci1 (package att on an L2CAP socket), which does not go down
 // with bluetoothd, as a phone's stack would not.
 func TestGATTBluetoothdRestart(t *testing.T) {
+	vmtest.RestoreBluetoothOnCleanup(t)
 	vmtest.DumpLogsOnFailure(t, "bluetoothd")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
