@@ -94,7 +94,10 @@
 // centrals connecting), and on a second adapter lets a BlueZ central client
 // talk to it as if from another machine.
 //
-// Use a private connection (dbus.ConnectSystemBus), not the shared
+// Use a private connection from [ConnectSystemBus], not the shared
 // dbus.SystemBus(): BlueZ ties the registration to the connection's unique
-// name, and the server adds signal matches to it.
+// name, and the server adds signal matches to it. ConnectSystemBus also
+// numbers incoming calls as they arrive, so that a central's write commands
+// (ATT Write Without Response) reach OnWrite in the order it sent them;
+// godbus alone runs each call on a goroutine of its own, in any order.
 package gatt

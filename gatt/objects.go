@@ -401,6 +401,7 @@ func (o *charObj) ReadValue(msg dbus.Message, opts map[string]dbus.Variant) ([]b
 // WriteValue implements GattCharacteristic1.WriteValue.
 func (o *charObj) WriteValue(msg dbus.Message, value []byte, opts map[string]dbus.Variant) *dbus.Error {
 	c := o.c
+	defer c.srv.order.turn(&msg)()
 	if !c.srv.fromBluez(msg) {
 		return errNotBluez
 	}
@@ -485,6 +486,7 @@ func (o *descObj) ReadValue(msg dbus.Message, opts map[string]dbus.Variant) ([]b
 // WriteValue implements GattDescriptor1.WriteValue.
 func (o *descObj) WriteValue(msg dbus.Message, value []byte, opts map[string]dbus.Variant) *dbus.Error {
 	d := o.d
+	defer d.srv.order.turn(&msg)()
 	if !d.srv.fromBluez(msg) {
 		return errNotBluez
 	}

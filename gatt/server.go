@@ -23,7 +23,9 @@ const DefaultPath dbus.ObjectPath = "/org/bluenet/gatt"
 // Config configures a [Server]. Only Conn is required.
 type Config struct {
 	// Conn is the bus connection bluetoothd is reached on, normally a
-	// private connection to the system bus (dbus.ConnectSystemBus()). The
+	// private connection to the system bus from [ConnectSystemBus] (which
+	// keeps a central's write commands in order; dbus.ConnectSystemBus()
+	// works too, without that). The
 	// server exports its objects on it and sends every call through it;
 	// BlueZ ties the registration to this connection's unique name. The
 	// server does not close it.
@@ -89,6 +91,7 @@ type AdapterEvent struct {
 // concurrent use.
 type Server struct {
 	conn    *dbus.Conn
+	order   *ordering // nil unless conn came from ConnectSystemBus or Connect
 	log     *slog.Logger
 	cfg     Config
 	root    dbus.ObjectPath // application root (ObjectManager)
@@ -161,6 +164,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		conn:      cfg.Conn,
+		order:     orderingOf(cfg.Conn),
 		log:       log,
 		cfg:       cfg,
 		root:      cfg.Path + "/app",

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
-	"github.com/godbus/dbus/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/bluenet-project/bluenet/daemon"
+	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/internal/button"
 	"github.com/bluenet-project/bluenet/internal/control"
 	"github.com/bluenet-project/bluenet/internal/setup"
@@ -190,7 +190,9 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	if remember == 0 {
 		remember = -1 // nm.Config: negative keeps none
 	}
-	conn, err := dbus.ConnectSystemBus()
+	// gatt's connection keeps a phone's write commands in order (the
+	// Improv web page cuts a packet into several).
+	conn, err := gatt.ConnectSystemBus()
 	if err != nil {
 		return fmt.Errorf("%w: system D-Bus: %v", errUnavailable, err)
 	}

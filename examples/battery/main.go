@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/bluenet-project/bluenet/gatt"
-	"github.com/godbus/dbus/v5"
 )
 
 func main() {
@@ -38,7 +37,7 @@ func main() {
 func run(adapter, name string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	conn, err := dbus.ConnectSystemBus()
+	conn, err := gatt.ConnectSystemBus()
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,13 @@ import (
 // start; the adapter must end up powered as before.
 func TestAdapterBREDR(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluetoothd", "btvirt-dual")
-	// One more virtual controller, this one dual-mode (BR/EDR + LE): hci2.
+	// One more virtual controller, this one dual-mode (BR/EDR + LE), on
+	// its own air: the next free index after the bed's controllers.
+	before, err := os.ReadDir("/sys/class/bluetooth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dual := fmt.Sprintf("hci%d", len(before))
 	logf, err := os.Create(filepath.Join(vmtest.LogDir(), "btvirt-dual.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -30,13 +37,13 @@ func TestAdapterBREDR(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	vmtest.Sh(t, `_hci2() { [ -n "$(bt_addr hci2)" ]; }; _on() { [ "$(bt_get hci2 Powered)" = true ]; }
-		wait_for 20 "hci2 on D-Bus" _hci2 && bt_prop hci2 Powered boolean:true && wait_for 10 "hci2 powered" _on`)
+	vmtest.Sh(t, `_dual() { [ -n "$(bt_addr `+dual+`)" ]; }; _on() { [ "$(bt_get `+dual+` Powered)" = true ]; }
+		wait_for 20 "`+dual+` on D-Bus" _dual && bt_prop `+dual+` Powered boolean:true && wait_for 10 "`+dual+` powered" _on`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn := vmtest.SystemBus(t)
-	a, err := gatt.OpenAdapter(ctx, conn, "hci2", 0)
+	a, err := gatt.OpenAdapter(ctx, conn, dual, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +58,7 @@ func TestAdapterBREDR(t *testing.T) {
 			p, _ := v.Value().(bool)
 			return err == nil && p
 		}) {
-			t.Fatalf("hci2 not powered after switching BR/EDR")
+			t.Fatalf("%s not powered after switching BR/EDR", dual)
 		}
 	}
 	check(true)
