@@ -38,3 +38,29 @@ func TestVMTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestShardArgs(t *testing.T) {
+	names := []string{"TestA", "TestB", "TestC"}
+	tests := []struct {
+		name  string
+		args  []string
+		names []string
+		n     int
+		want  [][]string
+	}{
+		{"two VMs, in turn", []string{"-test.v=true", "-test.run=Test"}, names, 2, [][]string{
+			{"-test.v=true", "-test.run=^(TestA|TestC)$"}, {"-test.v=true", "-test.run=^(TestB)$"}}},
+		{"more VMs than tests", nil, names[:2], 4, [][]string{{"-test.run=^(TestA)$"}, {"-test.run=^(TestB)$"}}},
+		{"one test", []string{"-test.run=TestA"}, names[:1], 2, [][]string{{"-test.run=TestA"}}},
+		{"benchmarks stay in one VM", []string{"-test.bench=."}, names, 2, [][]string{{"-test.bench=."}}},
+		{"subtests stay in one VM", []string{"-test.run=TestA/x"}, names, 2, [][]string{{"-test.run=TestA/x"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := shardArgs(tt.args, tt.names, tt.n)
+			if !slices.EqualFunc(got, tt.want, slices.Equal) {
+				t.Errorf("shardArgs = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
