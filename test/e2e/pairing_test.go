@@ -204,27 +204,7 @@ func TestPairingJustWorks(t *testing.T) {
 	}
 	defer agent.Close(context.Background())
 
-	writes := make(chan []byte, 8)
-	vmtest.ForgetDevices(t)
-	srv, err := gatt.Open(ctx, gatt.Config{
-		Conn:    vmtest.SystemBus(t),
-		Adapter: vmtest.PeripheralAdapter,
-		Path:    "/org/bluenet/pairing",
-		Services: []gatt.Service{{UUID: pairSvc, Primary: true, Characteristics: []gatt.Characteristic{
-			{UUID: pairPlain, Flags: gatt.FlagRead, Value: []byte("open")},
-			{UUID: pairSecret, Flags: gatt.FlagEncryptWrite, OnWrite: func(_ *gatt.Request, v []byte) error {
-				writes <- append([]byte(nil), v...)
-				return nil
-			}},
-		}}},
-		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{pairSvc}, LocalName: "pair-e2e"},
-		OnError:       func(err error) { t.Logf("gatt: %v", err) },
-		Logger:        debugLog(t, "gatt server"),
-	})
-	if err != nil {
-		t.Fatalf("gatt.Open: %v", err)
-	}
-	defer srv.Close()
+	writes := pairingServer(t, ctx, "/org/bluenet/pairing", gatt.FlagEncryptWrite)
 
 	findSecret := func(c *att.Conn) uint16 {
 		t.Helper()
@@ -438,27 +418,7 @@ func TestPairingPasskey(t *testing.T) {
 	// The central types: KeyboardOnly (2) on hci1 only.
 	vmtest.Sh(t, `script -qc "btmgmt --index 1 io-cap 2" /dev/null`)
 
-	writes := make(chan []byte, 8)
-	vmtest.ForgetDevices(t)
-	srv, err := gatt.Open(ctx, gatt.Config{
-		Conn:    vmtest.SystemBus(t),
-		Adapter: vmtest.PeripheralAdapter,
-		Path:    "/org/bluenet/pairing2",
-		Services: []gatt.Service{{UUID: pairSvc, Primary: true, Characteristics: []gatt.Characteristic{
-			{UUID: pairPlain, Flags: gatt.FlagRead, Value: []byte("open")},
-			{UUID: pairSecret, Flags: gatt.FlagSecureWrite, OnWrite: func(_ *gatt.Request, v []byte) error {
-				writes <- append([]byte(nil), v...)
-				return nil
-			}},
-		}}},
-		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{pairSvc}, LocalName: "pair-e2e"},
-		OnError:       func(err error) { t.Logf("gatt: %v", err) },
-		Logger:        debugLog(t, "gatt server"),
-	})
-	if err != nil {
-		t.Fatalf("gatt.Open: %v", err)
-	}
-	defer srv.Close()
+	writes := pairingServer(t, ctx, "/org/bluenet/pairing2", gatt.FlagSecureWrite)
 
 	c, err := dialRetry(ctx, t, 0)
 	if err != nil {
@@ -536,6 +496,35 @@ func logEvidence(t *testing.T, log string) {
 			}
 		}
 	}
+}
+
+// pairingServer serves pairSvc on hci0 at path: pairPlain, readable by
+// anyone, and pairSecret, writable with secret's flags (an encrypted or an
+// authenticated link); what pairSecret is written comes on the channel.
+func pairingServer(t *testing.T, ctx context.Context, path dbus.ObjectPath, secret gatt.Flags) <-chan []byte {
+	t.Helper()
+	writes := make(chan []byte, 8)
+	vmtest.ForgetDevices(t)
+	srv, err := gatt.Open(ctx, gatt.Config{
+		Conn:    vmtest.SystemBus(t),
+		Adapter: vmtest.PeripheralAdapter,
+		Path:    path,
+		Services: []gatt.Service{{UUID: pairSvc, Primary: true, Characteristics: []gatt.Characteristic{
+			{UUID: pairPlain, Flags: gatt.FlagRead, Value: []byte("open")},
+			{UUID: pairSecret, Flags: secret, OnWrite: func(_ *gatt.Request, v []byte) error {
+				writes <- append([]byte(nil), v...)
+				return nil
+			}},
+		}}},
+		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{pairSvc}, LocalName: "pair-e2e"},
+		OnError:       func(err error) { t.Logf("gatt: %v", err) },
+		Logger:        debugLog(t, "gatt server"),
+	})
+	if err != nil {
+		t.Fatalf("gatt.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return writes
 }
 
 // writeWhenPaired writes value, retrying while the peer answers
