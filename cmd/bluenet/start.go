@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -197,9 +198,14 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	defer conn.Close()
 	// nm.Start reads NetworkManager in the background: the GATT application
 	// and the advertisement do not wait for it (the daemon answers the
-	// Wi-Fi state once it is known).
+	// Wi-Fi state once it is known). The reads begin once the daemon
+	// advertises, so that they do not slow the registration down.
+	advertised := make(chan struct{})
+	var advertisedOnce sync.Once
+	markAdvertised := func() { advertisedOnce.Do(func() { close(advertised) }) }
+	defer markAdvertised()
 	backend, err := nm.Start(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
-		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember})
+		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember, Begin: advertised})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
@@ -272,6 +278,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		KeepBREDR:     o.keepBREDR,
 		Pairing:       daemon.PairingConfig{Enabled: o.pairing, PasskeyCommand: o.passkeyCmd, KeepBonds: o.keepBonds},
 		OnReady: func() {
+			markAdvertised()
 			_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 		},
 		OnStatus: func(s daemon.Status) {
