@@ -735,6 +735,14 @@ func TestAdapterControl(t *testing.T) {
 	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
 	a := e.srv.Adapter()
 	c := ctx(t)
+	// The snapshot is what bluetoothd had when the server registered.
+	if snap := a.Snapshot(); snap == nil || snap["Address"].Value() != gatttest.AdapterAddress ||
+		snap["Powered"].Value() != e.fake.AdapterProperty("Powered").Value() {
+		t.Errorf("Snapshot() = %v", snap)
+	}
+	if o, err := gatt.OpenAdapter(c, e.conn, "hci0", 0); err != nil || o.Snapshot()["Address"].Value() != gatttest.AdapterAddress {
+		t.Errorf("OpenAdapter: %v, snapshot %v", err, o)
+	}
 	for _, step := range []struct {
 		do   func() error
 		prop string
