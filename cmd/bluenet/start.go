@@ -119,6 +119,7 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 }
 
 func runStart(ctx context.Context, g *globals, o *startOpts) error {
+	disableHugePages()
 	log := g.logger(nil)
 	if o.memLimitMiB < 0 {
 		return usagef("--memory-limit: %d MiB is negative", o.memLimitMiB)
