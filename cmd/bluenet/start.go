@@ -185,8 +185,6 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		if err := setCountry(ctx, o.country); err != nil {
 			return fmt.Errorf("--country %s: %w", o.country, err)
 		}
-	} else {
-		go func() { _, _ = regdom.WarnIfUnset(ctx, log, g.wlan) }()
 	}
 	remember := o.remember
 	if remember == 0 {
@@ -205,6 +203,17 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	var advertisedOnce sync.Once
 	markAdvertised := func() { advertisedOnce.Do(func() { close(advertised) }) }
 	defer markAdvertised()
+	if o.country == "" {
+		// A warning only: it waits, like NetworkManager's first read, until
+		// the daemon advertises (the nl80211 wiphy dump is not small).
+		go func() {
+			select {
+			case <-advertised:
+				_, _ = regdom.WarnIfUnset(ctx, log, g.wlan)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	backend, err := nm.Start(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
 		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember, Begin: advertised})
 	if err != nil {
