@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -231,10 +230,27 @@ func (c *Client) device(ctx context.Context, a central.Advertisement) Device {
 	return d
 }
 
-var addressRE = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
-
 // IsAddress reports whether s is a Bluetooth address ("00:AA:01:00:00:00").
-func IsAddress(s string) bool { return addressRE.MatchString(s) }
+// A loop, not a package-level regexp: that one was compiled at every start
+// of every command, the daemon's included.
+func IsAddress(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+			continue
+		}
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // find looks for the device named by target (an address, or a name or
 // alias). A device BlueZ remembers is taken at once, whether or not it

@@ -195,7 +195,8 @@ func TestIsAddressAndLabel(t *testing.T) {
 		s    string
 		want bool
 	}{{"00:AA:01:00:00:00", true}, {"00:aa:01:00:00:0f", true}, {"00:AA:01:00:00", false},
-		{"00-AA-01-00-00-00", false}, {"Bluenet Test", false}, {"", false}} {
+		{"00-AA-01-00-00-00", false}, {"Bluenet Test", false}, {"", false},
+		{"00:AA:01:00:00:0G", false}, {"00:AA:01:00:00:000", false}, {"0:AA:01:00:00:000", false}} {
 		if IsAddress(tt.s) != tt.want {
 			t.Errorf("IsAddress(%q) = %v", tt.s, !tt.want)
 		}

@@ -426,10 +426,15 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
 		}
 	}
 	// What is already set is not set again (a restarted daemon finds the
-	// adapter as it left it): one read instead of four writes. After a power
-	// cycle bluetoothd's properties may lag behind the kernel: set them all.
+	// adapter as it left it): one read instead of four writes, and at start
+	// not even that (the adapter's properties came with bluetoothd's objects
+	// when the application was registered). After a power cycle bluetoothd's
+	// properties may lag behind the kernel: set them all.
 	var cur map[string]dbus.Variant
 	if !cycled {
+		cur = a.Snapshot()
+	}
+	if !cycled && cur == nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := d.cfg.Conn.Object("org.bluez", a.Path()).CallWithContext(cctx,
 			"org.freedesktop.DBus.Properties.GetAll", 0, "org.bluez.Adapter1").Store(&cur)

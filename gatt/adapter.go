@@ -17,6 +17,9 @@ type Adapter struct {
 	path    dbus.ObjectPath
 	address string
 	timeout time.Duration
+	// props is what bluetoothd reported of Adapter1 when the adapter was
+	// selected; nil when not known. Not updated.
+	props map[string]dbus.Variant
 }
 
 // OpenAdapter finds an adapter on bluetoothd without a [Server]: selector
@@ -35,8 +38,15 @@ func OpenAdapter(ctx context.Context, conn *dbus.Conn, selector string, timeout 
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{conn: conn, path: p, address: addr, timeout: timeout}, nil
+	return &Adapter{conn: conn, path: p, address: addr, timeout: timeout, props: objs[p][bluez.Adapter1]}, nil
 }
+
+// Snapshot returns the adapter's org.bluez.Adapter1 properties as
+// bluetoothd reported them when the adapter was selected (by OpenAdapter,
+// or the Server's last registration), or nil when they are not known. It
+// saves a read at start-up; it is not kept up to date (use Property for the
+// current value). The map must not be modified.
+func (a *Adapter) Snapshot() map[string]dbus.Variant { return a.props }
 
 // Adapters lists the adapters bluetoothd has, ordered hci0, hci1, ...
 func Adapters(ctx context.Context, conn *dbus.Conn) ([]AdapterEvent, error) {

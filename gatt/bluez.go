@@ -114,7 +114,7 @@ func (s *Server) handleSignal(sig *dbus.Signal) {
 				s.mu.Lock()
 				ours := p == s.adapter
 				if ours {
-					s.adapter, s.adapterAddr = "", ""
+					s.adapter, s.adapterAddr, s.adapterProps = "", "", nil
 					s.appRegistered = false
 					s.advsLostLocked()
 					s.regGen++
@@ -213,7 +213,7 @@ func (s *Server) bluezChanged(owner string) {
 	s.mu.Lock()
 	old := s.bluezOwner
 	s.bluezOwner = owner
-	s.adapter, s.adapterAddr = "", ""
+	s.adapter, s.adapterAddr, s.adapterProps = "", "", nil
 	wasReg := s.appRegistered
 	s.appRegistered = false
 	s.advsLostLocked()
@@ -341,7 +341,7 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 		return nil // superseded by a newer bluetoothd or adapter event
 	}
 	s.bluezOwner = owner
-	s.adapter, s.adapterAddr = adapter, addr
+	s.adapter, s.adapterAddr, s.adapterProps = adapter, addr, objs[adapter][bluez.Adapter1]
 	appReg := s.appRegistered
 	var pending []int // wanted advertisements not registered
 	for i, a := range s.advs {

@@ -289,27 +289,51 @@ var propsIntrospection = introspect.Interface{
 
 func (s *Server) exportOne(p dbus.ObjectPath, iface string, obj any, props func() map[string]dbus.Variant, children []dbus.ObjectPath) error {
 	s.paths = append(s.paths, p)
-	node := &introspect.Node{Interfaces: []introspect.Interface{introspect.IntrospectData, propsIntrospection}}
 	if obj != nil {
 		if err := s.conn.Export(obj, p, iface); err != nil {
 			return fmt.Errorf("gatt: export %s: %w", p, err)
 		}
-		node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface, Methods: introspect.Methods(obj)})
-	} else {
-		node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface})
 	}
 	if props != nil {
 		if err := s.conn.ExportMethodTable(propsTable(iface, props), p, bluez.Properties); err != nil {
 			return fmt.Errorf("gatt: export %s: %w", p, err)
 		}
 	}
-	for _, c := range children {
-		node.Children = append(node.Children, introspect.Node{Name: string(c)[len(p)+1:]})
+	node := func() *introspect.Node {
+		node := &introspect.Node{Interfaces: []introspect.Interface{introspect.IntrospectData, propsIntrospection}}
+		if obj != nil {
+			node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface, Methods: introspect.Methods(obj)})
+		} else {
+			node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface})
+		}
+		for _, c := range children {
+			node.Children = append(node.Children, introspect.Node{Name: string(c)[len(p)+1:]})
+		}
+		return node
 	}
-	if err := s.conn.Export(introspect.NewIntrospectable(node), p, bluez.Introspectable); err != nil {
+	if err := s.conn.Export(&lazyIntrospectable{node: node}, p, bluez.Introspectable); err != nil {
 		return fmt.Errorf("gatt: export %s: %w", p, err)
 	}
 	return nil
+}
+
+// lazyIntrospectable implements org.freedesktop.DBus.Introspectable with
+// the document built at the first Introspect: bluetoothd never introspects
+// an application (it reads GetManagedObjects), and marshalling the XML of
+// every object with encoding/xml was a visible part of a start-up's CPU.
+type lazyIntrospectable struct {
+	once sync.Once
+	node func() *introspect.Node
+	doc  introspect.Introspectable
+}
+
+// Introspect implements org.freedesktop.DBus.Introspectable.Introspect.
+func (l *lazyIntrospectable) Introspect() (string, *dbus.Error) {
+	l.once.Do(func() {
+		l.doc = introspect.NewIntrospectable(l.node())
+		l.node = nil
+	})
+	return l.doc.Introspect()
 }
 
 func (s *Server) export() error {

@@ -119,6 +119,7 @@ type Server struct {
 	bluezOwner    string // unique name of org.bluez, "" when absent
 	adapter       dbus.ObjectPath
 	adapterAddr   string
+	adapterProps  map[string]dbus.Variant // Adapter1 as read at selection
 	appRegistered bool
 	advs          [MaxAdvertisements]advSlot   // the advertising instances
 	sessions      map[dbus.ObjectPath]*Session // connected (or active) devices
@@ -291,7 +292,7 @@ func (s *Server) Adapter() *Adapter {
 	if s.adapter == "" {
 		return nil
 	}
-	return &Adapter{conn: s.conn, path: s.adapter, address: s.adapterAddr, timeout: s.timeout}
+	return &Adapter{conn: s.conn, path: s.adapter, address: s.adapterAddr, timeout: s.timeout, props: s.adapterProps}
 }
 
 // Registered reports whether the application is currently registered with

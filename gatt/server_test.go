@@ -735,6 +735,14 @@ func TestAdapterControl(t *testing.T) {
 	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
 	a := e.srv.Adapter()
 	c := ctx(t)
+	// The snapshot is what bluetoothd had when the server registered.
+	if snap := a.Snapshot(); snap == nil || snap["Address"].Value() != gatttest.AdapterAddress ||
+		snap["Powered"].Value() != e.fake.AdapterProperty("Powered").Value() {
+		t.Errorf("Snapshot() = %v", snap)
+	}
+	if o, err := gatt.OpenAdapter(c, e.conn, "hci0", 0); err != nil || o.Snapshot()["Address"].Value() != gatttest.AdapterAddress {
+		t.Errorf("OpenAdapter: %v, snapshot %v", err, o)
+	}
 	for _, step := range []struct {
 		do   func() error
 		prop string
@@ -838,5 +846,38 @@ func TestAdvertiseInstances(t *testing.T) {
 	}
 	if err := e.srv.StopAdvertising(ctx(t)); err != nil || e.srv.Advertising() || len(names()) != 0 {
 		t.Fatalf("StopAdvertising: %v, still %v", err, names())
+	}
+}
+
+// Every object introspects (built at the first call): its interface, the
+// Properties and Introspectable interfaces, and its children.
+func TestIntrospect(t *testing.T) {
+	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
+	other := e.bus.Conn(t)
+	intro := func(p dbus.ObjectPath) string {
+		t.Helper()
+		var s string
+		if err := other.Object(e.conn.Names()[0], p).CallWithContext(ctx(t), "org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&s); err != nil {
+			t.Fatalf("Introspect %s: %v", p, err)
+		}
+		return s
+	}
+	root := e.srv.Root()
+	for _, tc := range []struct {
+		path dbus.ObjectPath
+		want []string
+	}{
+		{root, []string{`<interface name="org.freedesktop.DBus.ObjectManager">`, `<method name="GetManagedObjects">`, `<node name="service0">`}},
+		{root + "/service0", []string{`<interface name="org.bluez.GattService1">`, `<interface name="org.freedesktop.DBus.Properties">`, `<node name="char0">`}},
+		{root + "/service0/char0", []string{`<interface name="org.bluez.GattCharacteristic1">`, `<method name="ReadValue">`, `<interface name="org.freedesktop.DBus.Introspectable">`}},
+	} {
+		for range 2 { // the second answer is the first's
+			got := intro(tc.path)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%s: no %s in\n%s", tc.path, w, got)
+				}
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,7 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 }
 
 func runStart(ctx context.Context, g *globals, o *startOpts) error {
+	disableHugePages()
 	log := g.logger(nil)
 	if o.memLimitMiB < 0 {
 		return usagef("--memory-limit: %d MiB is negative", o.memLimitMiB)
@@ -183,8 +185,6 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		if err := setCountry(ctx, o.country); err != nil {
 			return fmt.Errorf("--country %s: %w", o.country, err)
 		}
-	} else {
-		go func() { _, _ = regdom.WarnIfUnset(ctx, log, g.wlan) }()
 	}
 	remember := o.remember
 	if remember == 0 {
@@ -199,9 +199,25 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	defer conn.Close()
 	// nm.Start reads NetworkManager in the background: the GATT application
 	// and the advertisement do not wait for it (the daemon answers the
-	// Wi-Fi state once it is known).
+	// Wi-Fi state once it is known). The reads begin once the daemon
+	// advertises, so that they do not slow the registration down.
+	advertised := make(chan struct{})
+	var advertisedOnce sync.Once
+	markAdvertised := func() { advertisedOnce.Do(func() { close(advertised) }) }
+	defer markAdvertised()
+	if o.country == "" {
+		// A warning only: it waits, like NetworkManager's first read, until
+		// the daemon advertises (the nl80211 wiphy dump is not small).
+		go func() {
+			select {
+			case <-advertised:
+				_, _ = regdom.WarnIfUnset(ctx, log, g.wlan)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	backend, err := nm.Start(ctx, nm.Config{Conn: conn, Logger: log.With("component", "wifi"),
-		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember})
+		Interface: g.wlan, JoinTimeout: o.joinTimeout, Remember: remember, Begin: advertised})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
@@ -274,6 +290,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		KeepBREDR:     o.keepBREDR,
 		Pairing:       daemon.PairingConfig{Enabled: o.pairing, PasskeyCommand: o.passkeyCmd, KeepBonds: o.keepBonds},
 		OnReady: func() {
+			markAdvertised()
 			_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 		},
 		OnStatus: func(s daemon.Status) {

@@ -96,11 +96,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Start is New without the wait: it returns once the match rules are added
-// and reads NetworkManager's state in the background. Until then State is
-// wifi.Down and the access point list is empty; WatchState and
-// WatchAccessPoints report the state when it arrives, and Ready is closed
-// then. A daemon uses it to publish its Bluetooth service without waiting
-// for NetworkManager.
+// and reads NetworkManager's state in the background (once Config.Begin is
+// closed, when set). Until then State is wifi.Down and the access point list
+// is empty; WatchState and WatchAccessPoints report the state when it
+// arrives, and Ready is closed then. A daemon uses it to publish its
+// Bluetooth service without waiting for NetworkManager.
 func Start(ctx context.Context, cfg Config) (*Client, error) {
 	return start(ctx, cfg, false)
 }
@@ -281,6 +281,13 @@ func (c *Client) loop(first bool) {
 		cancel()
 	}()
 	if first {
+		if b := c.cfg.Begin; b != nil {
+			select {
+			case <-b:
+			case <-c.done:
+				return
+			}
+		}
 		c.first(ctx)
 	}
 	for {

@@ -40,6 +40,12 @@ type Config struct {
 	// device returns to a known network by itself. 0 means
 	// DefaultRemember; a negative value keeps none.
 	Remember int
+	// Begin, when not nil, holds Start's first read of NetworkManager back
+	// until it is closed (or the Client is closed). A daemon closes it once
+	// its Bluetooth service is advertised, so that the reads (device, access
+	// points, profiles) do not compete with the GATT registration for the
+	// bus and a small board's CPU. New ignores it.
+	Begin <-chan struct{}
 }
 
 // Defaults.

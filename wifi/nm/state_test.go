@@ -143,6 +143,54 @@ func TestStartDoesNotWait(t *testing.T) {
 	}
 }
 
+// TestStartBegin: with Config.Begin, NetworkManager is not read before Begin
+// is closed (the fake sees no call); then the state arrives as without it.
+// A Client closed before Begin closes without reading.
+func TestStartBegin(t *testing.T) {
+	bus := dbustest.New(t)
+	fake := nmfake.New(t, bus, nmfake.Config{})
+	fake.AddNetwork(netA)
+	begin := make(chan struct{})
+	c, err := nm.Start(ctxT(t), nm.Config{Conn: bus.Conn(t), Begin: begin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-c.Ready():
+		t.Fatal("Ready closed before Begin")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if calls := fake.Calls(); len(calls) != 0 {
+		t.Errorf("NetworkManager called before Begin: %v", calls)
+	}
+	close(begin)
+	select {
+	case <-c.Ready():
+	case <-time.After(guard):
+		t.Fatal("Ready not closed after Begin")
+	}
+	if s := c.State(); s.Kind != wifi.Disconnected {
+		t.Errorf("state %v, want disconnected", s)
+	}
+	eventually(t, "access points", func() bool { return len(c.AccessPoints()) == 1 })
+
+	never, err := nm.Start(ctxT(t), nm.Config{Conn: bus.Conn(t), Begin: make(chan struct{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		never.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(guard):
+		t.Fatal("Close blocks while waiting for Begin")
+	}
+}
+
 // TestStartWithoutNetworkManager: Ready is closed once NetworkManager is
 // found missing; the state is Down.
 func TestStartWithoutNetworkManager(t *testing.T) {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// disableHugePages does nothing outside Linux.
+func disableHugePages() {}
