@@ -131,7 +131,12 @@ func (s *Server) serve() {
 // handle answers one request on c.
 func (s *Server) handle(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(requestTimeout))
-	br := bufio.NewReader(io.LimitReader(c, maxHeader))
+	s.answerHTTP(c, c)
+}
+
+// answerHTTP reads one request from r and writes the answer to w.
+func (s *Server) answerHTTP(r io.Reader, w io.Writer) {
+	br := bufio.NewReader(io.LimitReader(r, maxHeader))
 	tp := textproto.NewReader(br)
 	line, err := tp.ReadLine()
 	if err != nil {
@@ -139,39 +144,39 @@ func (s *Server) handle(c net.Conn) {
 	}
 	method, target, proto, ok := parseRequestLine(line)
 	if !ok {
-		writeHTTP(c, 400, nil, "text/plain; charset=utf-8", "400 Bad Request\n")
+		writeHTTP(w, 400, nil, "text/plain; charset=utf-8", "400 Bad Request\n")
 		return
 	}
 	hdr, err := tp.ReadMIMEHeader()
 	if err != nil {
-		writeHTTP(c, 400, nil, "text/plain; charset=utf-8", "400 Bad Request\n")
+		writeHTTP(w, 400, nil, "text/plain; charset=utf-8", "400 Bad Request\n")
 		return
 	}
 	if p, _, _ := strings.Cut(target, "?"); p != path {
-		writeHTTP(c, 404, nil, "text/plain; charset=utf-8", "404 page not found\n")
+		writeHTTP(w, 404, nil, "text/plain; charset=utf-8", "404 page not found\n")
 		return
 	}
 	if method != "POST" {
-		writeHTTP(c, 405, []string{"Allow: POST"}, "text/plain; charset=utf-8", "XML-RPC wants POST\n")
+		writeHTTP(w, 405, []string{"Allow: POST"}, "text/plain; charset=utf-8", "XML-RPC wants POST\n")
 		return
 	}
 	if hdr.Get("Transfer-Encoding") != "" {
 		// XML-RPC requires a correct Content-Length on requests.
-		writeHTTP(c, 411, nil, "text/plain; charset=utf-8", "XML-RPC wants a Content-Length\n")
+		writeHTTP(w, 411, nil, "text/plain; charset=utf-8", "XML-RPC wants a Content-Length\n")
 		return
 	}
 	n, err := strconv.ParseInt(hdr.Get("Content-Length"), 10, 64)
 	if err != nil || n < 0 {
-		writeHTTP(c, 411, nil, "text/plain; charset=utf-8", "XML-RPC wants a Content-Length\n")
+		writeHTTP(w, 411, nil, "text/plain; charset=utf-8", "XML-RPC wants a Content-Length\n")
 		return
 	}
 	if proto == "HTTP/1.1" && strings.EqualFold(hdr.Get("Expect"), "100-continue") {
-		_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+		_, _ = io.WriteString(w, "HTTP/1.1 100 Continue\r\n\r\n")
 	}
 	// What the header reader buffered belongs to the body; the rest is read
 	// from the connection, at most maxBody bytes in all.
-	body := io.LimitReader(io.MultiReader(br, c), min(n, maxBody))
-	writeHTTP(c, 200, nil, "text/xml", answer(body, s.connected))
+	body := io.LimitReader(io.MultiReader(br, r), min(n, maxBody))
+	writeHTTP(w, 200, nil, "text/xml", answer(body, s.connected))
 }
 
 // lingerClose half-closes c after the answer and drops what the client
