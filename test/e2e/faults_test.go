@@ -450,25 +450,53 @@ var (
 // Scenario 10's limits.
 const (
 	soakPeriod = 2 * time.Second // one central cycle started every soakPeriod
-	soakWarmUp = 10              // cycles before the first sample: lazily made things exist, the heap has grown to its working size (5 were not enough: +2 MiB over the next 7)
+	// The warm-up before the first sample (lazily made things exist, the
+	// Go heap has grown to its working size): at least soakWarmUpMin
+	// cycles, then until the RSS has made no new high for soakSteady
+	// cycles, at most soakWarmUpMax. In the bed the RSS grows by ~4 MiB
+	// over the first ~20 cycles, then stays (a fixed 5 or 10 cycles were
+	// too few).
+	soakWarmUpMin = 10
+	soakWarmUpMax = 40
+	soakSteady    = 5
 	// soakRSSSlack is the RSS growth allowed from the first sample to the
 	// last: the Go heap's GC cycle and the scavenger move RSS by a few
 	// hundred kB either way without any leak (a leak of even 1 kB per
 	// cycle would pass it in a 10-minute soak of ~250 cycles).
 	soakRSSSlack = 1536 // kB
-	soakReads    = 3    // reads of Connection State per cycle
+	soakReads    = 3    // reads of Connection State (and of the Device Name) per cycle
+	soakEndReads = 10   // the same in the cycle after the soak
+	soakGiveUp   = 4    // failed cycles in a row that end the soak at once
 )
 
+// soakDiagnose logs what the daemon and both controllers say after a failed
+// cycle: advertising, connections, instances.
+func soakDiagnose(t *testing.T, d *daemonProc) {
+	t.Helper()
+	s, _ := d.status()
+	t.Logf("diagnosis: daemon status advertising=%v centrals=%v", s.Advertising, s.Centrals)
+	out, _ := vmtest.ShErr(`for i in 0 1; do echo "# hci$i"; timeout 5 btmgmt --index $i info | grep -E 'current settings|addr'; timeout 5 hcitool -i hci$i con; done
+		echo "# hci0 advertising instances"; timeout 5 btmgmt --index 0 advinfo
+		echo "# devices known to bluetoothd"; timeout 5 bluetoothctl devices`)
+	t.Logf("diagnosis:\n%s", out)
+}
+
+// soakLat are the read latencies of a soak cycle: Connection State (the
+// daemon's read callback, through bluetoothd and D-Bus) and, as the
+// baseline for the host's load, the GAP Device Name (bluetoothd answers it
+// alone).
+type soakLat struct{ state, name []time.Duration }
+
 // soakCycle is one phone in scenario 10, on the kernel's ATT client: connect
-// from hci1, discover the characteristics, read Connection State soakReads
-// times, subscribe to Available Networks (write its CCCD), wait for one
-// notification, disconnect. It returns the read latencies.
-func soakCycle(ctx context.Context) (lat []time.Duration, err error) {
+// from hci1, discover the characteristics, read Connection State and the
+// Device Name reads times each, subscribe to Available Networks (write its
+// CCCD), wait for one notification, disconnect.
+func soakCycle(ctx context.Context, reads int) (lat soakLat, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	c, err := att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return lat, fmt.Errorf("dial: %w", err)
 	}
 	defer func() { // as dialRead: never close while the kernel tears the link down
 		select {
@@ -480,24 +508,30 @@ func soakCycle(ctx context.Context) (lat []time.Duration, err error) {
 	}()
 	chars, err := c.Characteristics(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("discover: %w", err)
+		return lat, fmt.Errorf("discover: %w", err)
 	}
 	uuid := func(s string) []byte { u := gatt.MustParseUUID(s); return u[:] }
 	state, ok1 := att.Find(chars, uuid(bluenet.StateUUID))
 	networks, ok2 := att.Find(chars, uuid(bluenet.NetworksUUID))
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("Connection State or Available Networks missing among %d characteristics", len(chars))
+	name, ok3 := att.Find(chars, []byte{0x2a, 0x00})
+	if !ok1 || !ok2 || !ok3 {
+		return lat, fmt.Errorf("Connection State, Available Networks or Device Name missing among %d characteristics", len(chars))
 	}
-	for range soakReads {
+	for range reads {
 		t0 := time.Now()
 		v, err := c.Read(ctx, state.ValueHandle)
 		if err != nil {
 			return lat, fmt.Errorf("read Connection State: %w", err)
 		}
-		lat = append(lat, time.Since(t0))
+		lat.state = append(lat.state, time.Since(t0))
 		if _, err := bluenet.ParseState(v); err != nil {
 			return lat, fmt.Errorf("Connection State %q: %w", v, err)
 		}
+		t0 = time.Now()
+		if _, err := c.Read(ctx, name.ValueHandle); err != nil {
+			return lat, fmt.Errorf("read Device Name: %w", err)
+		}
+		lat.name = append(lat.name, time.Since(t0))
 	}
 	got := make(chan []byte, 1)
 	c.OnNotify(func(h uint16, v []byte) {
@@ -552,11 +586,12 @@ func sampleDaemon(t *testing.T, pid int) soakSample {
 // TestFaultSoak (scenario 10): for -bluenet.soak (45 s in CI, 10 min in
 // scripts/soak) a central connects every soakPeriod, reads Connection
 // State, subscribes to Available Networks until a notification comes, and
-// disconnects. At most one cycle in 50 may fail; the daemon's RSS (after
-// soakWarmUp cycles, to the end) grows by at most soakRSSSlack, its open
+// disconnects. At most one cycle in 50 may fail; the daemon's RSS (from
+// the end of the warm-up to the end) grows by at most soakRSSSlack, its open
 // fds not at all, its threads (goroutines are not visible from outside the
 // process) by at most 2; and at the end it answers a read within twice the
-// median of the first cycles' reads.
+// median of the first cycles' reads (or, when the host got busier
+// meanwhile, within twice their ratio to a read bluetoothd answers alone).
 func TestFaultSoak(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd")
 	ap := vmtest.AP{Iface: "wlan1", SSID: "SoakNet", PSK: "soak-pass-1010"}
@@ -564,7 +599,7 @@ func TestFaultSoak(t *testing.T) {
 	vmtest.Sh(t, "nm_wait_ssid SoakNet 90")
 	d := startDaemon(t, "-h", "soak", "-a", "Bluenet Soak")
 	pid := d.cmd.Process.Pid
-	ctx, cancel := context.WithTimeout(context.Background(), *soakFor+5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *soakFor+10*time.Minute)
 	defer cancel()
 	gone := func() bool {
 		ok := waitFor(10*time.Second, func() bool { s, ok := d.status(); return ok && len(s.Centrals) == 0 })
@@ -572,38 +607,71 @@ func TestFaultSoak(t *testing.T) {
 		return ok
 	}
 
-	var (
-		cycles, failed     int
-		first, last, maxed soakSample
-		firstLat           []time.Duration
-		start              = time.Now()
-		end                = start.Add(*soakFor)
-	)
-	for i := 0; i < soakWarmUp || time.Now().Before(end); i++ {
-		next := time.Now().Add(soakPeriod)
-		lat, err := soakCycle(ctx)
+	cycle := func(reads int) (soakLat, error) {
+		lat, err := soakCycle(ctx, reads)
 		if !gone() {
 			err = errors.Join(err, errors.New("central still listed 10 s after it disconnected"))
 		}
-		if i < soakWarmUp {
-			if err != nil {
-				t.Logf("warm-up cycle %d: %v", i, err)
-			}
-			if i == soakWarmUp-1 {
-				first = sampleDaemon(t, pid)
-				maxed = first
-				start, end = time.Now(), time.Now().Add(*soakFor)
-				t.Logf("MEASURE scenario 10 first (after %d warm-up cycles): RSS %d kB, threads %d, fds %d", soakWarmUp, first.rssKB, first.threads, first.fds)
-			}
-			time.Sleep(time.Until(next))
-			continue
+		return lat, err
+	}
+
+	// Warm-up: until the RSS has made no new high for soakSteady cycles (the
+	// Go heap has grown to its working size), within soakWarmUpMin and
+	// soakWarmUpMax cycles. A leak keeps making new highs: the warm-up
+	// ends at soakWarmUpMax and the growth shows after it.
+	warmStart := time.Now()
+	warm, sinceHigh, high, warmRSS0 := 0, 0, 0, 0
+	for ; warm < soakWarmUpMax && (warm < soakWarmUpMin || sinceHigh < soakSteady); warm++ {
+		next := time.Now().Add(soakPeriod)
+		if _, err := cycle(soakReads); err != nil {
+			t.Logf("warm-up cycle %d: %v", warm, err)
 		}
+		r := sampleDaemon(t, pid).rssKB
+		if warm == 0 {
+			warmRSS0 = r
+		}
+		if r > high {
+			high, sinceHigh = r, 0
+		} else {
+			sinceHigh++
+		}
+		time.Sleep(time.Until(next))
+	}
+	first := sampleDaemon(t, pid)
+	t.Logf("MEASURE scenario 10 first (after %d warm-up cycles in %.0fs, RSS %d kB after the first, no new high in the last %d): RSS %d kB, threads %d, fds %d",
+		warm, time.Since(warmStart).Seconds(), warmRSS0, sinceHigh, first.rssKB, first.threads, first.fds)
+
+	var (
+		cycles, failed int
+		inRow          int // failed cycles in a row
+		maxed          = first
+		firstLat       soakLat // of the first 10 good cycles
+		lastLat        soakLat // of the last 10
+		start          = time.Now()
+		end            = start.Add(*soakFor)
+	)
+	for time.Now().Before(end) {
+		next := time.Now().Add(soakPeriod)
+		lat, err := cycle(soakReads)
 		cycles++
 		if err != nil {
 			failed++
+			inRow++
 			t.Logf("cycle %d at %.0fs failed: %v", cycles, time.Since(start).Seconds(), err)
-		} else if len(firstLat) < 10*soakReads {
-			firstLat = append(firstLat, lat...)
+			if failed == 1 || inRow == soakGiveUp {
+				soakDiagnose(t, d)
+			}
+			if inRow == soakGiveUp {
+				t.Fatalf("%d cycles in a row failed (%d of %d in all)", inRow, failed, cycles)
+			}
+		} else {
+			inRow = 0
+			if len(firstLat.state) < 10*soakReads {
+				firstLat.state = append(firstLat.state, lat.state...)
+				firstLat.name = append(firstLat.name, lat.name...)
+			}
+			lastLat.state = append(lastLat.state, lat.state...)[max(0, len(lastLat.state)+len(lat.state)-10*soakReads):]
+			lastLat.name = append(lastLat.name, lat.name...)[max(0, len(lastLat.name)+len(lat.name)-10*soakReads):]
 		}
 		s := sampleDaemon(t, pid)
 		maxed = soakSample{max(maxed.rssKB, s.rssKB), max(maxed.threads, s.threads), max(maxed.fds, s.fds)}
@@ -612,18 +680,18 @@ func TestFaultSoak(t *testing.T) {
 		}
 		time.Sleep(time.Until(next))
 	}
-	last = sampleDaemon(t, pid)
+	last := sampleDaemon(t, pid)
 
-	// The read at the end: a fresh central, soakReads reads.
-	endLat, err := soakCycle(ctx)
-	gone()
+	// The read at the end: a fresh central, soakEndReads reads of each.
+	endLat, err := cycle(soakEndReads)
 	if err != nil {
 		t.Errorf("the cycle after the soak failed: %v", err)
 	}
-	lat0, lat1 := median(firstLat), median(endLat)
-	t.Logf("MEASURE scenario 10: %d cycles in %.0fs (%.1fs each), %d failed; RSS first %d kB, max %d kB, last %d kB; threads %d/%d/%d; fds %d/%d/%d (first/max/last); read Connection State median first %.1f ms, at the end %.1f ms",
+	s0, s1, sN := median(firstLat.state), median(endLat.state), median(lastLat.state)
+	b0, b1, bN := median(firstLat.name), median(endLat.name), median(lastLat.name)
+	t.Logf("MEASURE scenario 10: %d cycles in %.0fs (%.1fs each), %d failed; RSS first %d kB, max %d kB, last %d kB; threads %d/%d/%d; fds %d/%d/%d (first/max/last); read Connection State median (Device Name, bluetoothd alone): first 10 cycles %.1f ms (%.1f), last 10 cycles %.1f ms (%.1f), at the end %.1f ms (%.1f)",
 		cycles, time.Since(start).Seconds(), time.Since(start).Seconds()/float64(max(cycles, 1)), failed, first.rssKB, maxed.rssKB, last.rssKB,
-		first.threads, maxed.threads, last.threads, first.fds, maxed.fds, last.fds, ms(lat0), ms(lat1))
+		first.threads, maxed.threads, last.threads, first.fds, maxed.fds, last.fds, ms(s0), ms(b0), ms(sN), ms(bN), ms(s1), ms(b1))
 	if failed*50 > cycles+49 { // at most one in 50, rounded up
 		t.Errorf("%d of %d cycles failed, want at most 1 in 50", failed, cycles)
 	}
@@ -636,8 +704,17 @@ func TestFaultSoak(t *testing.T) {
 	if last.threads > first.threads+2 {
 		t.Errorf("threads %d at the start, %d at the end", first.threads, last.threads)
 	}
-	if len(firstLat) == 0 || len(endLat) == 0 || lat1 > 2*lat0 {
-		t.Errorf("read at the end %v, want within 2× the first cycles' median %v", lat1, lat0)
+	// Within 2× the first reads; on a host whose load rose meanwhile, the
+	// ratio to bluetoothd's own read (which the daemon does not touch) is
+	// compared instead.
+	switch {
+	case len(firstLat.state) == 0 || len(endLat.state) == 0:
+		t.Errorf("no read latencies (first %d, end %d)", len(firstLat.state), len(endLat.state))
+	case s1 <= 2*s0:
+	case b0 > 0 && b1 > 0 && float64(s1)/float64(b1) <= 2*float64(s0)/float64(b0):
+		t.Logf("the read at the end took %v, more than 2× the first %v, but bluetoothd's own read slowed too (%v → %v): the host's load, not the daemon", s1, s0, b0, b1)
+	default:
+		t.Errorf("read at the end %v, want within 2× the first cycles' median %v (Device Name baseline %v → %v)", s1, s0, b0, b1)
 	}
 }
 
