@@ -209,7 +209,7 @@ type procStats struct {
 	threads   int
 }
 
-func readProc(b *testing.B, pid int) procStats {
+func readProc(b testing.TB, pid int) procStats {
 	b.Helper()
 	var s procStats
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
