@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/bluenet-project/bluenet/gatt"
 )
 
 // The guest script (test/vm/guest-gotest.sh) sets these.
@@ -40,7 +42,9 @@ func requireGuest(t testing.TB) {
 func SystemBus(t testing.TB) *dbus.Conn {
 	t.Helper()
 	requireGuest(t)
-	c, err := dbus.ConnectSystemBus()
+	// gatt's connection: a test's gatt server then runs a central's write
+	// commands in order, as the daemon does.
+	c, err := gatt.ConnectSystemBus()
 	if err != nil {
 		t.Fatalf("vmtest: system bus: %v", err)
 	}
