@@ -351,9 +351,12 @@ func TestImprovOnlyDevice(t *testing.T) {
 	}
 
 	// btvirt reports an advertiser to a scanner only when scanning starts;
-	// right after networks' disconnect a scan may miss it once.
-	if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code == 10 {
-		_, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress)
+	// right after networks' disconnect a scan may miss it (seen twice in a
+	// row once, on a loaded host).
+	for try := 0; try < 3; try++ {
+		if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code != 10 {
+			break
+		}
 	}
 	if code != 0 {
 		t.Errorf("identify: exit %d", code)
