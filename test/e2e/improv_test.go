@@ -312,21 +312,26 @@ func TestImprovOnlyDevice(t *testing.T) {
 		"--identify-command", "touch "+mark)
 	c := vmtest.CentralAdapter
 
-	out, _, code := runBluenet(t, "", "-b", c, "scan", "--timeout", "8s", "--json")
 	var devs []struct {
 		Address            string
 		Bluenet, Improv    bool
 		ImprovState        int `json:"improv_state"`
 		ImprovCapabilities int `json:"improv_capabilities"`
 	}
-	if err := json.Unmarshal([]byte(out), &devs); code != 0 || err != nil {
-		t.Fatalf("scan: exit %d, %v", code, err)
+	// btvirt reports an advertiser only when advertising or scanning is
+	// switched on; an 8 s scan has been seen to get no report of the
+	// device, once: scan up to three times, as TestImprovClient does.
+	for try := 0; try < 3 && len(devs) == 0; try++ {
+		out, _, code := runBluenet(t, "", "-b", c, "scan", "--timeout", "8s", "--json")
+		if err := json.Unmarshal([]byte(out), &devs); code != 0 || err != nil {
+			t.Fatalf("scan: exit %d, %v", code, err)
+		}
 	}
 	if len(devs) != 1 || devs[0].Bluenet || !devs[0].Improv || devs[0].ImprovState != int(improv.StateAuthorized) {
 		t.Errorf("scan: %+v, want one Improv-only device in state authorized", devs)
 	}
 
-	out, _, code = runBluenet(t, "", "-b", c, "networks", vmtest.PeripheralAddress, "--json")
+	out, _, code := runBluenet(t, "", "-b", c, "networks", vmtest.PeripheralAddress, "--json")
 	var nets struct {
 		Protocol   string
 		DeviceInfo struct{ Firmware, Name string } `json:"device_info"`
