@@ -28,6 +28,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bluenet-project/bluenet/internal/logbuf"
 )
 
 const guestEnv = "BLUENET_VM_GUEST"
@@ -112,7 +114,7 @@ func runHost() int {
 	// The first VM's console streams; the others' are printed whole when
 	// they end, so that no two tests' lines interleave.
 	codes := make([]int, len(shards))
-	outs := make([]lockedBuffer, len(shards))
+	outs := make([]logbuf.Buffer, len(shards)) // console and run-vm.sh messages come on two goroutines
 	var wg sync.WaitGroup
 	for i := range shards {
 		wg.Add(1)
@@ -130,7 +132,7 @@ func runHost() int {
 	for i := range shards {
 		if i > 0 {
 			fmt.Printf("vmtest: --- console of VM %d of %d (%s):\n", i+1, len(shards), runFlag(shards[i]))
-			_, _ = os.Stdout.Write(outs[i].buf.Bytes())
+			_, _ = io.WriteString(os.Stdout, outs[i].String())
 		}
 		if codes[i] != 0 {
 			fmt.Printf("vmtest: VM %d of %d exited with status %d; guest logs kept in %s/logs\n",
@@ -148,19 +150,6 @@ func runHost() int {
 		fmt.Printf("vmtest: failed after %.1fs\n", time.Since(start).Seconds())
 	}
 	return code
-}
-
-// lockedBuffer collects a VM's console and its run-vm.sh messages, which
-// arrive on two goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
 }
 
 // runVM boots one VM that runs the test binary in share with args, copies
