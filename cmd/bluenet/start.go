@@ -62,6 +62,14 @@ type startOpts struct {
 // higher. Set it (or GOMEMLIMIT/GOGC) per device after measuring.
 const defaultMemLimitMiB = 0
 
+// gcPercent is the daemon's GOGC unless the environment sets one. The
+// daemon's live heap is small (~0.3 MiB after a collection, measured over a
+// phone session in the test bed), so Go's default of 100 lets the heap grow
+// to its 4 MiB floor before each collection, and the runtime keeps those
+// pages: VmRSS reached 11.2 MiB in a 3-minute session with 0.35 MiB live.
+// At 25 the floor is 1 MiB.
+const gcPercent = 25
+
 func newStartCmd(g *globals) *cobra.Command {
 	o := &startOpts{}
 	cmd := &cobra.Command{
@@ -120,7 +128,11 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 
 func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	disableHugePages()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	log := g.logger(nil)
+	go logRuntimeOnSignal(ctx, log)
 	if o.memLimitMiB < 0 {
 		return usagef("--memory-limit: %d MiB is negative", o.memLimitMiB)
 	}

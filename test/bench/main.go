@@ -4,7 +4,7 @@
 // BenchmarkGATT*), prints a table of medians and spread, and writes every
 // sample as JSON for comparison between commits.
 //
-//	go run ./test/bench [-o bench.json] [-base old.json] [-trials 5] [-idle 1m]
+//	go run ./test/bench [-o bench.json] [-base old.json] [-trials 5] [-idle 1m] [-session 10m]
 //
 // Run it from the repository (./scripts/bench installs the VM's packages
 // first). The VM needs QEMU and the kernel that test/vm/setup-host.sh
@@ -66,6 +66,7 @@ func main() {
 	base := flag.String("base", "", "an earlier report (JSON) to compare medians with")
 	trials := flag.Int("trials", 5, "trials per measurement in the VM")
 	idle := flag.Duration("idle", time.Minute, "idle window for CPU, wake-ups and memory")
+	session := flag.Duration("session", 10*time.Minute, "length of the phone session that samples memory")
 	reads := flag.Int("reads", 200, "GATT reads per characteristic")
 	benchRe := flag.String("bench", ".", "which benchmarks of test/e2e to run (go test -bench)")
 	sizes := flag.Bool("sizes", true, "measure the binary sizes")
@@ -73,7 +74,7 @@ func main() {
 	flag.Parse()
 	root, err := moduleRoot(*dir)
 	if err == nil {
-		err = run(root, *out, *base, *trials, *reads, *idle, *benchRe, *sizes)
+		err = run(root, *out, *base, *trials, *reads, *idle, *session, *benchRe, *sizes)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -81,7 +82,7 @@ func main() {
 	}
 }
 
-func run(root, out, basePath string, trials, reads int, idle time.Duration, benchRe string, withSizes bool) error {
+func run(root, out, basePath string, trials, reads int, idle, session time.Duration, benchRe string, withSizes bool) error {
 	start := time.Now()
 	var base *Report
 	if basePath != "" {
@@ -115,7 +116,7 @@ func run(root, out, basePath string, trials, reads int, idle time.Duration, benc
 
 	args := []string{"test", "-tags", "vm", "-count=1", "-run", "^$", "-bench", benchRe, "-benchtime", "1x",
 		"-timeout", "20m", "./test/e2e", "-args",
-		"-bluenet.trials=" + strconv.Itoa(trials), "-bluenet.reads=" + strconv.Itoa(reads), "-bluenet.idle=" + idle.String()}
+		"-bluenet.trials=" + strconv.Itoa(trials), "-bluenet.reads=" + strconv.Itoa(reads), "-bluenet.idle=" + idle.String(), "-bluenet.session=" + session.String()}
 	rep.Command = "go " + strings.Join(args, " ")
 	fmt.Println("==", rep.Command)
 	metrics, guest, runErr := runVM(root, args)

@@ -1,0 +1,228 @@
+//go:build vm
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenet-project/bluenet/central"
+	"github.com/bluenet-project/bluenet/internal/vmtest"
+	"github.com/bluenet-project/bluenet/protocol/bluenet"
+)
+
+var benchSession = flag.Duration("bluenet.session", 10*time.Minute, "length of BenchmarkBluenetSession")
+
+// memSample is one reading of the daemon's resident memory.
+type memSample struct {
+	at                   time.Time
+	rss, anon, file, thr int // KiB, threads
+}
+
+func readMem(pid int) (memSample, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memSample{}, err
+	}
+	return memSample{at: time.Now(), rss: statusField(status, "VmRSS"), anon: statusField(status, "RssAnon"),
+		file: statusField(status, "RssFile"), thr: statusField(status, "Threads")}, nil
+}
+
+// runtimeStats asks the daemon for its Go runtime counts (SIGUSR1: it logs
+// them after a collection) and returns the fields of that log line.
+func runtimeStats(b *testing.B, d *benchProc) map[string]int {
+	b.Helper()
+	t0 := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		b.Fatal(err)
+	}
+	d.waitLineAfter(b, t0, 10*time.Second, "msg=runtime ")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := len(d.lines) - 1; i >= 0; i-- {
+		if l := d.lines[i]; l.at.After(t0) && strings.Contains(l.text, "msg=runtime ") {
+			out := map[string]int{}
+			for _, f := range strings.Fields(l.text) {
+				if k, v, ok := strings.Cut(f, "="); ok {
+					if n, err := strconv.Atoi(v); err == nil {
+						out[k] = n
+					}
+				}
+			}
+			return out
+		}
+	}
+	b.Fatal("no runtime line")
+	return nil
+}
+
+// BenchmarkBluenetSession: the long phone session. For
+// -bluenet.session (10 min), a central repeats: connect, list the
+// networks, a wrong password for the other network (the device stays
+// where it is), the right one (it moves), disconnect. VmRSS (and its
+// anonymous and file-backed parts) is sampled every second; the Go
+// runtime's goroutine and live-heap counts (SIGUSR1) are compared between
+// the start and the end, both with no central connected.
+func BenchmarkBluenetSession(b *testing.B) {
+	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
+	aps := []vmtest.AP{
+		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
+		{Iface: "wlan3", SSID: "BenchJoinB", PSK: "bench-pass-b2"},
+	}
+	for _, ap := range aps {
+		vmtest.StartAP(b, ap)
+	}
+	vmtest.ResetWiFi(b)
+	b.Cleanup(func() { vmtest.ResetWiFi(b) })
+	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	ctx, cancel := context.WithTimeout(context.Background(), *benchSession+10*time.Minute)
+	defer cancel()
+	d := startBluenet(b)
+	c := benchCentral(b, ctx)
+	time.Sleep(3 * time.Second)
+	before := runtimeStats(b, d)
+
+	var (
+		mu      sync.Mutex
+		samples []memSample
+	)
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			if s, err := readMem(d.pid()); err == nil {
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			}
+			select {
+			case <-tick.C:
+			case <-stopSampling:
+				return
+			}
+		}
+	}()
+
+	cycles, wrong, right := 0, 0, 0
+	var joinMs []float64
+	end := time.Now().Add(*benchSession)
+	for time.Now().Before(end) {
+		ap := aps[cycles%len(aps)]
+		p, err := c.Connect(ctx, vmtest.PeripheralAddress)
+		if err != nil {
+			b.Fatalf("cycle %d: %v", cycles, err)
+		}
+		chars := map[string]*central.Characteristic{}
+		for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID, bluenet.ResultUUID, bluenet.NetworksUUID} {
+			if chars[u], err = p.Characteristic(central.MustParseUUID(u)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		states, stopStates, err := chars[bluenet.StateUUID].Subscribe(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		results, stopResults, err := chars[bluenet.ResultUUID].Subscribe(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nets, stopNets, err := chars[bluenet.NetworksUUID].Subscribe(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		next(b, nets, 30*time.Second, "a network", func(v []byte) bool { return len(v) > 0 })
+		time.Sleep(time.Second)
+		stopNets()
+		join := func(psk string) byte {
+			for len(results) > 0 {
+				<-results
+			}
+			if err := chars[bluenet.SSIDUUID].Write(ctx, []byte(ap.SSID)); err != nil {
+				b.Fatal(err)
+			}
+			if err := chars[bluenet.CredentialsUUID].Write(ctx, []byte(psk)); err != nil {
+				b.Fatal(err)
+			}
+			// In progress first: a value notified before it is the last join's.
+			next(b, results, 30*time.Second, "join in progress", func(v []byte) bool {
+				return len(v) > 0 && v[0] == byte(bluenet.ResultInProgress)
+			})
+			v := next(b, results, 90*time.Second, "a join result", func(v []byte) bool {
+				return len(v) > 0 && v[0] != byte(bluenet.ResultInProgress) && v[0] != byte(bluenet.ResultNone)
+			})
+			return v[0]
+		}
+		if r := join("wrong-" + ap.PSK); r != byte(bluenet.ResultWrongPassword) {
+			b.Fatalf("cycle %d: wrong password: result %#x", cycles, r)
+		}
+		wrong++
+		t0 := time.Now()
+		if r := join(ap.PSK); r != byte(bluenet.ResultOK) {
+			b.Fatalf("cycle %d: right password: result %#x", cycles, r)
+		}
+		want := append([]byte{3}, ap.SSID...)
+		if v, err := chars[bluenet.StateUUID].Read(ctx); err != nil || !bytes.Equal(v, want) {
+			b.Fatalf("cycle %d: state % x after the join (%v)", cycles, v, err)
+		}
+		joinMs = append(joinMs, ms(time.Since(t0)))
+		right++
+		for len(states) > 0 {
+			<-states
+		}
+		stopStates()
+		stopResults()
+		if err := p.Disconnect(ctx); err != nil {
+			b.Fatal(err)
+		}
+		_ = p.Close(ctx)
+		time.Sleep(time.Second)
+		cycles++
+	}
+	time.Sleep(3 * time.Second) // the daemon sees the last central go
+	after := runtimeStats(b, d)
+	close(stopSampling)
+	<-sampled
+
+	mu.Lock()
+	defer mu.Unlock()
+	var rss, anon, file []float64
+	peak := samples[0]
+	for _, s := range samples {
+		rss = append(rss, float64(s.rss)/1024)
+		anon = append(anon, float64(s.anon)/1024)
+		file = append(file, float64(s.file)/1024)
+		if s.rss > peak.rss {
+			peak = s
+		}
+	}
+	last := samples[len(samples)-1]
+	note := fmt.Sprintf("%d cycles in %v (%d wrong, %d right passwords); %d samples; max %.2f MiB (anon %.2f, file %.2f, %d threads); final %.2f (anon %.2f, file %.2f)",
+		cycles, *benchSession, wrong, right, len(samples), float64(peak.rss)/1024, float64(peak.anon)/1024, float64(peak.file)/1024, peak.thr,
+		float64(last.rss)/1024, float64(last.anon)/1024, float64(last.file)/1024)
+	emit(b, benchResult{Key: "session_rss", Name: "VmRSS every second of a phone session (connect, list, wrong, right, disconnect)", Unit: "MiB", Samples: rss, Note: note})
+	emit(b, benchResult{Key: "session_rss_anon", Name: "  of which anonymous (heap, stacks, runtime)", Unit: "MiB", Samples: anon})
+	emit(b, benchResult{Key: "session_rss_file", Name: "  of which file-backed (the binary's pages)", Unit: "MiB", Samples: file})
+	emit(b, benchResult{Key: "session_join", Name: "right password → Result ok, in the session", Unit: "ms", Samples: joinMs})
+	runtimeNote := fmt.Sprintf("start → end: goroutines %d → %d, heap objects %d → %d, live heap %d → %d KiB, heap held %d → %d KiB, stacks %d → %d KiB",
+		before["goroutines"], after["goroutines"], before["heap_objects"], after["heap_objects"], before["heap_live_kib"], after["heap_live_kib"],
+		before["heap_held_kib"], after["heap_held_kib"], before["stacks_kib"], after["stacks_kib"])
+	emit(b, benchResult{Key: "session_goroutines", Name: "goroutines at the start and the end of the session", Unit: "",
+		Samples: []float64{float64(before["goroutines"]), float64(after["goroutines"])}, Note: runtimeNote})
+	emit(b, benchResult{Key: "session_heap_live", Name: "live heap after a collection, start and end of the session", Unit: "KiB",
+		Samples: []float64{float64(before["heap_live_kib"]), float64(after["heap_live_kib"])}})
+	if after["goroutines"] != before["goroutines"] {
+		b.Errorf("goroutines %d at the start, %d at the end", before["goroutines"], after["goroutines"])
+	}
+}
