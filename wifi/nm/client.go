@@ -95,9 +95,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return start(ctx, cfg, true)
 }
 
-// Start is New without the wait: it returns once the match rules are added
-// and reads NetworkManager's state in the background (once Config.Begin is
-// closed, when set). Until then State is wifi.Down and the access point list
+// Start is New without the wait: it reads NetworkManager's state in the
+// background and returns at once (with Config.Begin set, the match rules are
+// added and the state read once Begin is closed; without it, the match rules
+// are added before Start returns). Until then State is wifi.Down and the access point list
 // is empty; WatchState and WatchAccessPoints report the state when it
 // arrives, and Ready is closed then. A daemon uses it to publish its
 // Bluetooth service without waiting for NetworkManager.
@@ -128,20 +129,30 @@ func start(ctx context.Context, cfg Config, wait bool) (*Client, error) {
 			dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)},
 		{dbus.WithMatchSender(busName), dbus.WithMatchPathNamespace(rootPath)},
 	}
-	for i, m := range c.matches {
-		if err := c.conn.AddMatchSignalContext(ctx, m...); err != nil {
-			for _, m := range c.matches[:i] {
-				_ = c.conn.RemoveMatchSignal(m...)
-			}
-			return nil, fmt.Errorf("nm: add match rule: %w", err)
+	if wait || cfg.Begin == nil {
+		if err := c.subscribe(ctx); err != nil {
+			return nil, err
 		}
 	}
-	c.conn.Signal(c.sigCh)
 	if wait {
 		c.first(ctx)
 	}
 	go c.loop(!wait)
 	return c, nil
+}
+
+// subscribe adds the match rules and starts receiving NetworkManager's signals.
+func (c *Client) subscribe(ctx context.Context) error {
+	for i, m := range c.matches {
+		if err := c.conn.AddMatchSignalContext(ctx, m...); err != nil {
+			for _, m := range c.matches[:i] {
+				_ = c.conn.RemoveMatchSignal(m...)
+			}
+			return fmt.Errorf("nm: add match rule: %w", err)
+		}
+	}
+	c.conn.Signal(c.sigCh)
+	return nil
 }
 
 // first looks NetworkManager up and reads its state, then closes ready.
@@ -178,11 +189,11 @@ func (c *Client) Close() error {
 	c.once.Do(func() {
 		close(c.done)
 		c.cancel()
+		<-c.loopEnd // it may add the match rules (Start with Begin)
 		c.conn.RemoveSignal(c.sigCh)
 		for _, m := range c.matches {
 			_ = c.conn.RemoveMatchSignal(m...)
 		}
-		<-c.loopEnd
 		c.mu.Lock()
 		c.closed = true
 		c.mu.Unlock()
@@ -286,6 +297,11 @@ func (c *Client) loop(first bool) {
 			case <-b:
 			case <-c.done:
 				return
+			}
+			// Signals are only wanted from the first read on: none is
+			// decoded while the daemon starts.
+			if err := c.subscribe(ctx); err != nil {
+				c.log.Error("NetworkManager's signals cannot be followed", "err", err)
 			}
 		}
 		c.first(ctx)

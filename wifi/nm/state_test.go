@@ -151,7 +151,8 @@ func TestStartBegin(t *testing.T) {
 	fake := nmfake.New(t, bus, nmfake.Config{})
 	fake.AddNetwork(netA)
 	begin := make(chan struct{})
-	c, err := nm.Start(ctxT(t), nm.Config{Conn: bus.Conn(t), Begin: begin})
+	conn := bus.Conn(t)
+	c, err := nm.Start(ctxT(t), nm.Config{Conn: conn, Begin: begin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +165,19 @@ func TestStartBegin(t *testing.T) {
 	if calls := fake.Calls(); len(calls) != 0 {
 		t.Errorf("NetworkManager called before Begin: %v", calls)
 	}
+	// No signal is wanted before Begin either: a starting daemon decodes
+	// none of NetworkManager's.
+	if n := matchRules(t, conn); n != 0 {
+		t.Errorf("%d match rules before Begin, want 0", n)
+	}
 	close(begin)
 	select {
 	case <-c.Ready():
 	case <-time.After(guard):
 		t.Fatal("Ready not closed after Begin")
+	}
+	if n := matchRules(t, conn); n < 2 {
+		t.Errorf("%d match rules after Begin, want 2", n)
 	}
 	if s := c.State(); s.Kind != wifi.Disconnected {
 		t.Errorf("state %v, want disconnected", s)
@@ -211,4 +220,16 @@ func TestStartWithoutNetworkManager(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = c.RequestScan(ctx) // must not block
+}
+
+// matchRules is the number of match rules conn has on its bus (dbus-daemon's
+// Debug.Stats interface).
+func matchRules(t *testing.T, conn *dbus.Conn) uint32 {
+	t.Helper()
+	var stats map[string]dbus.Variant
+	if err := conn.BusObject().Call("org.freedesktop.DBus.Debug.Stats.GetConnectionStats", 0, conn.Names()[0]).Store(&stats); err != nil {
+		t.Fatalf("dbus-daemon stats: %v", err)
+	}
+	n, _ := stats["MatchRules"].Value().(uint32)
+	return n
 }
