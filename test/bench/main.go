@@ -115,7 +115,7 @@ func run(root, out, basePath string, trials, reads int, idle, session time.Durat
 	}
 
 	args := []string{"test", "-tags", "vm", "-count=1", "-run", "^$", "-bench", benchRe, "-benchtime", "1x",
-		"-timeout", "20m", "./test/e2e", "-args",
+		"-timeout", (20*time.Minute + session).String(), "./test/e2e", "-args",
 		"-bluenet.trials=" + strconv.Itoa(trials), "-bluenet.reads=" + strconv.Itoa(reads), "-bluenet.idle=" + idle.String(), "-bluenet.session=" + session.String()}
 	rep.Command = "go " + strings.Join(args, " ")
 	fmt.Println("==", rep.Command)
