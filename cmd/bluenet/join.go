@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -132,6 +133,23 @@ func readSecret(r io.Reader) (string, error) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// readSecretCtx is readSecret that gives up when ctx ends (the reading
+// goroutine is left to the process's exit).
+func readSecretCtx(ctx context.Context, r io.Reader) (string, error) {
+	type line struct {
+		s   string
+		err error
+	}
+	ch := make(chan line, 1)
+	go func() { s, err := readSecret(r); ch <- line{s, err} }()
+	select {
+	case l := <-ch:
+		return l.s, l.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func isTerminal(f *os.File) bool {

@@ -179,20 +179,12 @@ func promptPassword(ctx context.Context, in *os.File, out io.Writer, prompt stri
 	}
 	restore := func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old); fmt.Fprintln(out) }
 	fmt.Fprint(out, prompt)
-	type line struct {
-		s   string
-		err error
-	}
-	ch := make(chan line, 1)
-	go func() { s, err := readSecret(in); ch <- line{s, err} }()
-	select {
-	case l := <-ch:
-		restore()
-		return l.s, l.err
-	case <-ctx.Done():
-		restore()
+	secret, err := readSecretCtx(ctx, in)
+	restore()
+	if err != nil && ctx.Err() != nil {
 		return "", cliError{"interrupted", ctx.Err()}
 	}
+	return secret, err
 }
 
 func runProvision(cmd *cobra.Command, g *globals, r provisionRequest) error {
@@ -298,20 +290,10 @@ func passkeySource(cmd *cobra.Command, flag string, stdinFree bool) func(ctx con
 			return 0, errors.New("the device shows a passkey: give it with --passkey")
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "\nPasskey shown by %s: ", addr)
-		type line struct {
-			s   string
-			err error
+		s, err := readSecretCtx(ctx, in)
+		if err != nil {
+			return 0, err
 		}
-		ch := make(chan line, 1)
-		go func() { s, err := readSecret(in); ch <- line{s, err} }()
-		select {
-		case l := <-ch:
-			if l.err != nil {
-				return 0, l.err
-			}
-			return parsePasskey(strings.TrimSpace(l.s))
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		return parsePasskey(strings.TrimSpace(s))
 	}
 }

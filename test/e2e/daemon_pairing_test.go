@@ -26,7 +26,6 @@ import (
 // the bond when the central disconnects and the client removes its own, so
 // no device object or key file is left.
 func TestDaemonPairing(t *testing.T) {
-	ssidUUID := gatt.MustParseUUID(bluenet.SSIDUUID)
 	homeAndCafe(t)
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "btmon")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -46,25 +45,8 @@ func TestDaemonPairing(t *testing.T) {
 
 	// 1. Unpaired, through the kernel's ATT socket (no pairing on the
 	// central's side): Insufficient Encryption, nothing happens.
-	c, err := dialRetry(ctx, t, 0)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	chars, err := c.Characteristics(ctx)
-	if err != nil {
-		t.Fatalf("discover: %v", err)
-	}
-	ssid, ok := att.Find(chars, ssidUUID[:])
-	if !ok {
-		t.Fatalf("no SSID characteristic among %+v", chars)
-	}
-	err = c.Write(ctx, ssid.ValueHandle, []byte("HomeNet"))
-	var ae *att.Error
-	if !errors.As(err, &ae) || ae.Code != 0x0f {
-		t.Errorf("unpaired write to SSID: %v, want ATT error 0x0f (Insufficient Encryption)", err)
-	}
+	err := unpairedSSIDWrite(t, ctx, 0x0f, "Insufficient Encryption")
 	t.Logf("unpaired write refused: %v", err)
-	c.Close()
 	time.Sleep(3 * time.Second)
 	if s, _ := d.status(); s.State == "connected" || s.State == "connecting" {
 		t.Fatalf("the device started a join after a refused write: %+v", s)
@@ -123,7 +105,6 @@ func TestDaemonPairing(t *testing.T) {
 // protection), the code taken from what --passkey-command was given and
 // typed on standard input, and provisions; no bond is left.
 func TestDaemonPairingPasskey(t *testing.T) {
-	ssidUUID := gatt.MustParseUUID(bluenet.SSIDUUID)
 	homeAndCafe(t)
 	vmtest.DumpLogsOnFailure(t, "bluenet", "bluetoothd", "btmon")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -136,24 +117,7 @@ func TestDaemonPairingPasskey(t *testing.T) {
 	d := startDaemon(t, "-a", "Passkey Test", "--pairing", "--setup-window", "always",
 		"--passkey-command", `echo "$1 $BLUENET_DEVICE" > `+codeFile)
 
-	c, err := dialRetry(ctx, t, 0)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	chars, err := c.Characteristics(ctx)
-	if err != nil {
-		t.Fatalf("discover: %v", err)
-	}
-	ssid, ok := att.Find(chars, ssidUUID[:])
-	if !ok {
-		t.Fatalf("no SSID characteristic among %+v", chars)
-	}
-	err = c.Write(ctx, ssid.ValueHandle, []byte("HomeNet"))
-	var ae *att.Error
-	if !errors.As(err, &ae) || ae.Code != 0x05 {
-		t.Errorf("unpaired write to SSID: %v, want ATT error 0x05 (Insufficient Authentication)", err)
-	}
-	c.Close()
+	unpairedSSIDWrite(t, ctx, 0x05, "Insufficient Authentication")
 	time.Sleep(3 * time.Second)
 
 	pwFile := filepath.Join(t.TempDir(), "pw")
@@ -221,4 +185,31 @@ func TestDaemonPairingPasskey(t *testing.T) {
 	}) {
 		t.Errorf("a bond is left after provisioning")
 	}
+}
+
+// unpairedSSIDWrite writes an SSID through the kernel's ATT socket (no
+// pairing on the central's side) and checks that the write is refused with
+// ATT error code (named name). It returns the write's error.
+func unpairedSSIDWrite(t *testing.T, ctx context.Context, code byte, name string) error {
+	t.Helper()
+	c, err := dialRetry(ctx, t, 0)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	chars, err := c.Characteristics(ctx)
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	ssidUUID := gatt.MustParseUUID(bluenet.SSIDUUID)
+	ssid, ok := att.Find(chars, ssidUUID[:])
+	if !ok {
+		t.Fatalf("no SSID characteristic among %+v", chars)
+	}
+	err = c.Write(ctx, ssid.ValueHandle, []byte("HomeNet"))
+	var ae *att.Error
+	if !errors.As(err, &ae) || ae.Code != code {
+		t.Errorf("unpaired write to SSID: %v, want ATT error %#02x (%s)", err, code, name)
+	}
+	return err
 }
