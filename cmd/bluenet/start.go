@@ -67,7 +67,7 @@ const defaultMemLimitMiB = 0
 // phone session in the test bed), so Go's default of 100 lets the heap grow
 // to its 4 MiB floor before each collection, and the runtime keeps those
 // pages: VmRSS reached 11.2 MiB in a 3-minute session with 0.35 MiB live.
-// At 25 the floor is 1 MiB.
+// At 25 the floor is 1 MiB. It is set once the daemon advertises.
 const gcPercent = 25
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -128,9 +128,6 @@ Note: -h is the host name here, as in the original Bluenet; use --help.`,
 
 func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	disableHugePages()
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
 	log := g.logger(nil)
 	go logRuntimeOnSignal(ctx, log)
 	if o.memLimitMiB < 0 {
@@ -215,7 +212,16 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	// advertises, so that they do not slow the registration down.
 	advertised := make(chan struct{})
 	var advertisedOnce sync.Once
-	markAdvertised := func() { advertisedOnce.Do(func() { close(advertised) }) }
+	markAdvertised := func() {
+		advertisedOnce.Do(func() {
+			close(advertised)
+			// Not before: a collection while the daemon starts (one, at
+			// 25) costs start time, and the start's garbage is small.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(gcPercent)
+			}
+		})
+	}
 	defer markAdvertised()
 	if o.country == "" {
 		// A warning only: it waits, like NetworkManager's first read, until
@@ -246,16 +252,28 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	window := setup.New(setup.Config{Mode: mode, WindowTime: windowTime, ReopenAfter: reopenAfter,
 		AuthorizedFor: o.authorizedFor})
 	defer window.Close()
-	ctl, err := control.Listen(control.Config{Path: o.control, GID: gid, Logger: log.With("component", "control"),
-		Allow: func(_ context.Context, d time.Duration) (time.Time, error) {
-			window.Authorize(d)
-			return window.State().Until, nil
-		}})
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
-	}
-	defer ctl.Close()
-	go func() { _ = ctl.Serve(ctx) }()
+	// The control socket (`bluenet allow`) is opened beside the Bluetooth
+	// registration rather than before it; systemd hears READY once it
+	// listens, and the daemon stops if it cannot.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	ctlListening, ctlDone := make(chan struct{}), make(chan struct{})
+	var ctlErr error
+	go func() {
+		defer close(ctlDone)
+		ctl, err := control.Listen(control.Config{Path: o.control, GID: gid, Logger: log.With("component", "control"),
+			Allow: func(_ context.Context, d time.Duration) (time.Time, error) {
+				window.Authorize(d)
+				return window.State().Until, nil
+			}})
+		if err != nil {
+			ctlErr = fmt.Errorf("control socket: %w", err)
+			stopRun(ctlErr)
+			return
+		}
+		close(ctlListening)
+		_ = ctl.Serve(runCtx) // closes the socket when runCtx ends
+	}()
 	if o.buttonSpec != "" {
 		in, err := button.Open(btn, button.DefaultDebounce)
 		if err != nil {
@@ -282,7 +300,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		defer rpc.Close(context.Background())
 	}
 	defer statusfile.Remove(o.statusFile)
-	err = daemon.Run(ctx, daemon.Config{
+	err = daemon.Run(runCtx, daemon.Config{
 		Conn:      conn,
 		WiFi:      backend,
 		Logger:    log,
@@ -303,7 +321,11 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		Pairing:       daemon.PairingConfig{Enabled: o.pairing, PasskeyCommand: o.passkeyCmd, KeepBonds: o.keepBonds},
 		OnReady: func() {
 			markAdvertised()
-			_, _ = sd.SdNotify(false, sd.SdNotifyReady)
+			select {
+			case <-ctlListening:
+				_, _ = sd.SdNotify(false, sd.SdNotifyReady)
+			case <-runCtx.Done():
+			}
 		},
 		OnStatus: func(s daemon.Status) {
 			centrals.Store(int32(len(s.Centrals)))
@@ -313,6 +335,11 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 		},
 	})
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
+	stopRun(nil)
+	<-ctlDone
+	if ctlErr != nil {
+		return ctlErr
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
