@@ -330,11 +330,7 @@ func (b *bluenetService) onNetworksSubscribe(subscribed bool) {
 // starts again, until ctx is done. An empty list waits for the next scan.
 func (b *bluenetService) cycle(ctx context.Context) {
 	d := b.d
-	scanCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := d.cfg.WiFi.RequestScan(scanCtx); err != nil {
-		d.log.Debug("request scan", "err", err)
-	}
-	cancel()
+	d.requestScan(ctx)
 	d.log.Debug("available networks: cycle started")
 	gap := time.NewTimer(0)
 	defer gap.Stop()
@@ -365,8 +361,11 @@ func (b *bluenetService) cycle(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			// The gap runs from one notification's start to the next:
+			// sending one takes time of its own.
+			sent := time.Now()
 			d.notify(b.networks, ssid)
-			if i < len(list)-1 && !wait(d.cfg.NotifyGap, nil) {
+			if i < len(list)-1 && !wait(time.Until(sent.Add(d.cfg.NotifyGap)), nil) {
 				return
 			}
 		}
@@ -374,6 +373,19 @@ func (b *bluenetService) cycle(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// requestScan asks the Wi-Fi backend for a fresh scan without waiting for
+// its answer: the list known now is sent at once, and the scan's results
+// come with the next round.
+func (d *daemon) requestScan(ctx context.Context) {
+	d.goOwned(func(context.Context) {
+		scanCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := d.cfg.WiFi.RequestScan(scanCtx); err != nil {
+			d.log.Debug("request scan", "err", err)
+		}
+	})
 }
 
 // detailsList is Network Details' list: one entry per SSID (its strongest
@@ -421,11 +433,7 @@ func (b *bluenetService) onDetailsSubscribe(subscribed bool) {
 
 func (b *bluenetService) detailRounds(ctx context.Context) {
 	d := b.d
-	scanCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := d.cfg.WiFi.RequestScan(scanCtx); err != nil {
-		d.log.Debug("request scan", "err", err)
-	}
-	cancel()
+	d.requestScan(ctx)
 	for {
 		for _, v := range bluenet.DetailsNotifications(b.detailsList(), detailsPayload) {
 			if ctx.Err() != nil {

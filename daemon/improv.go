@@ -409,12 +409,8 @@ func (s *improvService) identify() {
 // scan answers RPC 0x04 with the networks the device sees, asking for a
 // fresh scan and waiting for results only when none are known.
 func (s *improvService) scan(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := s.d.cfg.WiFi.RequestScan(rctx); err != nil {
-		s.d.log.Debug("request scan", "err", err)
-	}
-	cancel()
 	aps, changed := s.d.accessPoints()
+	s.d.requestScan(ctx)
 	if len(aps) == 0 {
 		select {
 		case <-changed:

@@ -112,7 +112,7 @@ func dialSecurity(ctx context.Context, local, remote string, level byte) (*att.C
 // 0), retrying a few times: on the loaded bed a connect right after the
 // previous link went down is sometimes refused or times out while the
 // peripheral's advertising is not yet back.
-func dialRetry(ctx context.Context, t *testing.T, level byte) (*att.Conn, error) {
+func dialRetry(ctx context.Context, t testing.TB, level byte) (*att.Conn, error) {
 	t.Helper()
 	var err error
 	for i := 0; i < 4; i++ {
