@@ -328,7 +328,12 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 			}
 		},
 		OnStatus: func(s daemon.Status) {
-			centrals.Store(int32(len(s.Centrals)))
+			if n := int32(len(s.Centrals)); centrals.Swap(n) > 0 && n == 0 {
+				// The last phone left: hand back to the system what its
+				// session made the heap hold (a collection of a ~0.3 MiB
+				// live heap; the runtime would return it only slowly).
+				go debug.FreeOSMemory()
+			}
 			if err := statusfile.Write(o.statusFile, s); err != nil {
 				log.Warn("status file", "err", err)
 			}

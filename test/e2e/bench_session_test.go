@@ -37,6 +37,31 @@ func readMem(pid int) (memSample, error) {
 		file: statusField(status, "RssFile"), thr: statusField(status, "Threads")}, nil
 }
 
+// logAnonMappings logs the process's mappings that hold more than 64 KiB of
+// anonymous memory (/proc/PID/smaps).
+func logAnonMappings(b *testing.B, pid int) {
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		b.Log(err)
+		return
+	}
+	var head string
+	var lines []string
+	for _, l := range strings.Split(string(smaps), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			head = l
+			continue
+		}
+		if len(f) == 3 && f[0] == "Anonymous:" {
+			if n, _ := strconv.Atoi(f[1]); n > 64 {
+				lines = append(lines, fmt.Sprintf("%6d kB anon  %s", n, head))
+			}
+		}
+	}
+	b.Logf("anonymous mappings over 64 kB at the end:\n%s", strings.Join(lines, "\n"))
+}
+
 // runtimeStats asks the daemon for its Go runtime counts (SIGUSR1: it logs
 // them after a collection) and returns the fields of that log line.
 func runtimeStats(b *testing.B, d *benchProc) map[string]int {
@@ -191,6 +216,7 @@ func BenchmarkBluenetSession(b *testing.B) {
 		cycles++
 	}
 	time.Sleep(3 * time.Second) // the daemon sees the last central go
+	logAnonMappings(b, d.pid())
 	after := runtimeStats(b, d)
 	close(stopSampling)
 	<-sampled
