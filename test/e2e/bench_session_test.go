@@ -98,17 +98,7 @@ func runtimeStats(b *testing.B, d *benchProc) map[string]int {
 // runtime's goroutine and live-heap counts (SIGUSR1) are compared between
 // the start and the end, both with no central connected.
 func BenchmarkBluenetSession(b *testing.B) {
-	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
-	aps := []vmtest.AP{
-		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
-		{Iface: "wlan3", SSID: "BenchJoinB", PSK: "bench-pass-b2"},
-	}
-	for _, ap := range aps {
-		vmtest.StartAP(b, ap)
-	}
-	vmtest.ResetWiFi(b)
-	b.Cleanup(func() { vmtest.ResetWiFi(b) })
-	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	aps := joinAPs(b)
 	ctx, cancel := context.WithTimeout(context.Background(), *benchSession+10*time.Minute)
 	defer cancel()
 	d := startBluenet(b)

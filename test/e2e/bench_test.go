@@ -601,13 +601,11 @@ func nmActivated(b *testing.B, iface string) <-chan time.Time {
 	return out
 }
 
-// BenchmarkBluenetJoin: per trial, from a disconnected wlan0, the central
-// writes SSID and Credentials (WPA2) and waits for the Connected
-// notification; NetworkManager's device ACTIVATED signal, watched on the
-// system bus, splits that into NetworkManager's part and Bluenet's own
-// (ACTIVATED → notification at the central). Trials alternate between two
-// access points.
-func BenchmarkBluenetJoin(b *testing.B) {
+// joinAPs starts the two WPA2 networks the join benchmarks alternate
+// between, from a disconnected wlan0 without saved profiles, and keeps the
+// logs of the daemons involved when the benchmark fails.
+func joinAPs(b *testing.B) []vmtest.AP {
+	b.Helper()
 	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
 	aps := []vmtest.AP{
 		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
@@ -619,6 +617,17 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	vmtest.ResetWiFi(b)
 	b.Cleanup(func() { vmtest.ResetWiFi(b) })
 	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	return aps
+}
+
+// BenchmarkBluenetJoin: per trial, from a disconnected wlan0, the central
+// writes SSID and Credentials (WPA2) and waits for the Connected
+// notification; NetworkManager's device ACTIVATED signal, watched on the
+// system bus, splits that into NetworkManager's part and Bluenet's own
+// (ACTIVATED → notification at the central). Trials alternate between two
+// access points.
+func BenchmarkBluenetJoin(b *testing.B) {
+	aps := joinAPs(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	activated := nmActivated(b, "wlan0")
@@ -704,17 +713,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 const settleAfterDisconnect = 15 * time.Second
 
 func BenchmarkBluenetJoinAfterList(b *testing.B) {
-	vmtest.DumpLogsOnFailure(b, "bluenet", "bluetoothd", "NetworkManager", "wpa_supplicant", "hostapd-wlan2", "hostapd-wlan3")
-	aps := []vmtest.AP{
-		{Iface: "wlan2", SSID: "BenchJoinA", PSK: "bench-pass-a1"},
-		{Iface: "wlan3", SSID: "BenchJoinB", PSK: "bench-pass-b2"},
-	}
-	for _, ap := range aps {
-		vmtest.StartAP(b, ap)
-	}
-	vmtest.ResetWiFi(b)
-	b.Cleanup(func() { vmtest.ResetWiFi(b) })
-	vmtest.Sh(b, "nm_wait_ssid BenchJoinA 90 && nm_wait_ssid BenchJoinB 90")
+	aps := joinAPs(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	d := startBluenet(b)
