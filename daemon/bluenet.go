@@ -105,6 +105,7 @@ func (b *bluenetService) advertisement() gatt.Advertisement {
 		// names longer than 10 bytes down to 10.
 		LocalName:    advName(b.d.aliasName()),
 		Discoverable: true,
+		Duration:     advDuration,
 	}
 }
 

@@ -847,6 +847,13 @@ func (d *daemon) updateAdvertising(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// advDuration is how long, in seconds, each of the daemon's advertisements
+// is sent when the controller rotates between them (both protocols on a
+// controller without hardware advertising sets): 1 s instead of BlueZ's
+// 2 s, so that a scanning phone waits at most a second per other instance
+// for the one it looks for.
+const advDuration = 1
+
 // advName cuts the alias to the 29 bytes a scan response holds, at a UTF-8
 // boundary.
 func advName(alias string) string {

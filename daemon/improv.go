@@ -151,6 +151,7 @@ func (s *improvService) advertisement() gatt.Advertisement {
 		ServiceData:  map[gatt.UUID][]byte{imServiceData: improv.EncodeServiceData(s.currentState(), s.caps)},
 		LocalName:    advName(s.d.aliasName()),
 		Discoverable: true,
+		Duration:     advDuration,
 	}
 }
 
