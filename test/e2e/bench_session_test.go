@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,6 @@ var benchSession = flag.Duration("bluenet.session", 10*time.Minute, "length of B
 
 // memSample is one reading of the daemon's resident memory.
 type memSample struct {
-	at                   time.Time
 	rss, anon, file, thr int // KiB, threads
 }
 
@@ -33,7 +31,7 @@ func readMem(pid int) (memSample, error) {
 	if err != nil {
 		return memSample{}, err
 	}
-	return memSample{at: time.Now(), rss: statusField(status, "VmRSS"), anon: statusField(status, "RssAnon"),
+	return memSample{rss: statusField(status, "VmRSS"), anon: statusField(status, "RssAnon"),
 		file: statusField(status, "RssFile"), thr: statusField(status, "Threads")}, nil
 }
 
@@ -106,10 +104,7 @@ func BenchmarkBluenetSession(b *testing.B) {
 	time.Sleep(3 * time.Second)
 	before := runtimeStats(b, d)
 
-	var (
-		mu      sync.Mutex
-		samples []memSample
-	)
+	var samples []memSample // the sampler's until it closes sampled
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -118,9 +113,7 @@ func BenchmarkBluenetSession(b *testing.B) {
 		defer tick.Stop()
 		for {
 			if s, err := readMem(d.pid()); err == nil {
-				mu.Lock()
 				samples = append(samples, s)
-				mu.Unlock()
 			}
 			select {
 			case <-tick.C:
@@ -145,7 +138,8 @@ func BenchmarkBluenetSession(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		states, stopStates, err := chars[bluenet.StateUUID].Subscribe(ctx)
+		// Subscribed as a phone is; the state is read after the join.
+		_, stopStates, err := chars[bluenet.StateUUID].Subscribe(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -193,9 +187,6 @@ func BenchmarkBluenetSession(b *testing.B) {
 		}
 		joinMs = append(joinMs, ms(time.Since(t0)))
 		right++
-		for len(states) > 0 {
-			<-states
-		}
 		stopStates()
 		stopResults()
 		if err := p.Disconnect(ctx); err != nil {
@@ -211,8 +202,6 @@ func BenchmarkBluenetSession(b *testing.B) {
 	close(stopSampling)
 	<-sampled
 
-	mu.Lock()
-	defer mu.Unlock()
 	var rss, anon, file []float64
 	peak := samples[0]
 	for _, s := range samples {
