@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -258,7 +259,6 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	ctlListening, ctlDone := make(chan struct{}), make(chan struct{})
-	var ctlErr error
 	go func() {
 		defer close(ctlDone)
 		ctl, err := control.Listen(control.Config{Path: o.control, GID: gid, Logger: log.With("component", "control"),
@@ -267,8 +267,7 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 				return window.State().Until, nil
 			}})
 		if err != nil {
-			ctlErr = fmt.Errorf("control socket: %w", err)
-			stopRun(ctlErr)
+			stopRun(fmt.Errorf("control socket: %w", err))
 			return
 		}
 		close(ctlListening)
@@ -342,8 +341,8 @@ func runStart(ctx context.Context, g *globals, o *startOpts) error {
 	_, _ = sd.SdNotify(false, sd.SdNotifyStopping)
 	stopRun(nil)
 	<-ctlDone
-	if ctlErr != nil {
-		return ctlErr
+	if cause := context.Cause(runCtx); !errors.Is(cause, context.Canceled) {
+		return cause // the control socket failed
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
