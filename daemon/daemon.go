@@ -309,7 +309,7 @@ func (d *daemon) run(ctx context.Context) error {
 		adv := d.services[0].advertisement()
 		first = &adv
 	}
-	cfg := gatt.Config{
+	srv, err := gatt.Open(ctx, gatt.Config{
 		Conn:          d.cfg.Conn,
 		Logger:        d.log.With("component", "gatt"),
 		Adapter:       d.cfg.Adapter,
@@ -320,16 +320,7 @@ func (d *daemon) run(ctx context.Context) error {
 		OnConnect:     d.onConnect,
 		OnDisconnect:  d.onDisconnect,
 		OnAdapter:     d.onAdapter,
-	}
-	srv, err := gatt.Open(ctx, cfg)
-	if err != nil && first != nil && ctx.Err() == nil {
-		// Perhaps only the advertisement was refused (an adapter not
-		// set up yet): the application alone, and advertise after the
-		// set-up as usual.
-		d.log.Warn("advertising with the application failed; advertising after the adapter set-up", "err", err)
-		first, cfg.Advertisement = nil, nil
-		srv, err = gatt.Open(ctx, cfg)
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

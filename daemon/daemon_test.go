@@ -528,32 +528,3 @@ func TestProfileBluetoothdRestart(t *testing.T) {
 		t.Errorf("State after restart = %q, want Disconnected", v)
 	}
 }
-
-// TestAdvertiseWithApplicationFallback: when bluetoothd refuses the
-// advertisement registered with the application, the daemon registers the
-// application alone and advertises after the adapter set-up as usual (here
-// the fake has no advertising slot at all, so that fails too, by name).
-func TestAdvertiseWithApplicationFallback(t *testing.T) {
-	bus := gatttest.NewBus(t)
-	bz := gatttest.New(t, bus.Address)
-	bz.SetMaxAdvertisements(0)
-	var logs logbuf.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := Run(ctx, Config{
-		Conn:      bus.Conn(t),
-		Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		WiFi:      wifitest.New(),
-		Alias:     "Test Device",
-		Protocols: []string{ProtocolBluenet},
-	})
-	if err == nil || !strings.Contains(err.Error(), "advertise bluenet") {
-		t.Fatalf("Run: %v, want the advertising error after the fallback", err)
-	}
-	if !strings.Contains(logs.String(), "advertising with the application failed") {
-		t.Errorf("no fallback in the log:\n%s", logs.String())
-	}
-	if n := bz.Registrations(); n < 2 {
-		t.Errorf("application registered %d times, want 2 (with the advertisement, then alone)", n)
-	}
-}
