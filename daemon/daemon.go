@@ -299,27 +299,16 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, s := range d.services {
 		svcs = append(svcs, s.gattServices()...)
 	}
-	// The first protocol's advertisement goes with the application, in one
-	// registration (a phone sees the device before the adapter is set up:
-	// the advertisement carries its own name and discoverable flag), unless
-	// it depends on the Wi-Fi state (AutoAdvertise) or pairing is on (the
-	// agent first).
-	var first *gatt.Advertisement
-	if !d.cfg.AutoAdvertise && !d.cfg.Pairing.Enabled {
-		adv := d.services[0].advertisement()
-		first = &adv
-	}
 	srv, err := gatt.Open(ctx, gatt.Config{
-		Conn:          d.cfg.Conn,
-		Logger:        d.log.With("component", "gatt"),
-		Adapter:       d.cfg.Adapter,
-		Services:      svcs,
-		Advertisement: first,
-		OnError:       func(err error) { d.log.Error("bluetooth", "err", err) },
-		OnRegistered:  func() { d.log.Info("GATT application registered"); d.poke() },
-		OnConnect:     d.onConnect,
-		OnDisconnect:  d.onDisconnect,
-		OnAdapter:     d.onAdapter,
+		Conn:         d.cfg.Conn,
+		Logger:       d.log.With("component", "gatt"),
+		Adapter:      d.cfg.Adapter,
+		Services:     svcs,
+		OnError:      func(err error) { d.log.Error("bluetooth", "err", err) },
+		OnRegistered: func() { d.log.Info("GATT application registered"); d.poke() },
+		OnConnect:    d.onConnect,
+		OnDisconnect: d.onDisconnect,
+		OnAdapter:    d.onAdapter,
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -327,10 +316,6 @@ func (d *daemon) run(ctx context.Context) error {
 	d.adapter.Store(srv.Adapter())
 	d.srv.Store(srv)
 	defer srv.Close()
-	if first != nil {
-		d.advertised[0] = first
-		d.log.Info("advertising started", "protocol", d.services[0].name())
-	}
 	agent, err := d.startAgent(ctx)
 	if err != nil {
 		return err
@@ -415,15 +400,8 @@ func (d *daemon) run(ctx context.Context) error {
 // setupAdapter does what the original did at start-up: BR/EDR off, powered,
 // alias, discoverable without timeout, and no stale centrals.
 func (d *daemon) setupAdapter(ctx context.Context) error {
-	cycled, err := d.prepareAdapter(ctx, d.adapter.Load())
-	if err != nil {
+	if err := d.prepareAdapter(ctx, d.adapter.Load()); err != nil {
 		return err
-	}
-	if cycled {
-		// The controller was powered off and on (BR/EDR switched off):
-		// an advertisement registered with the application is
-		// registered again rather than trusted to have survived.
-		clear(d.advertised)
 	}
 	if err := d.server().DisconnectAll(ctx); err != nil {
 		d.log.Warn("disconnect stale centrals", "err", err)
@@ -434,7 +412,8 @@ func (d *daemon) setupAdapter(ctx context.Context) error {
 // prepareAdapter sets the adapter up; it runs at start and again when the
 // adapter comes back (bluetoothd restarted, or the controller was replugged),
 // which leaves it powered off.
-func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) (cycled bool, err error) {
+func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) error {
+	cycled := false // the controller may have been power-cycled
 	if !d.cfg.KeepBREDR {
 		// First: the kernel takes it only while powered off, so SetBREDR
 		// power-cycles the controller.
@@ -470,21 +449,21 @@ func (d *daemon) prepareAdapter(ctx context.Context, a *gatt.Adapter) (cycled bo
 	}
 	if !has("Powered", true) {
 		if err := a.SetPowered(ctx, true); err != nil {
-			return cycled, fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
+			return fmt.Errorf("daemon: power on %s: %w", a.Name(), err)
 		}
 	}
 	if alias := d.aliasName(); alias != "" && !has("Alias", alias) {
 		if err := a.SetAlias(ctx, alias); err != nil {
-			return cycled, fmt.Errorf("daemon: set alias: %w", err)
+			return fmt.Errorf("daemon: set alias: %w", err)
 		}
 	}
 	if !has("Discoverable", true) || !has("DiscoverableTimeout", uint32(0)) {
 		if err := a.SetDiscoverable(ctx, true, 0); err != nil {
-			return cycled, fmt.Errorf("daemon: discoverable: %w", err)
+			return fmt.Errorf("daemon: discoverable: %w", err)
 		}
 	}
 	d.setPairable(ctx, a)
-	return cycled, nil
+	return nil
 }
 
 // onAdapter sets our adapter up again when it reappears (same object path
@@ -498,7 +477,7 @@ func (d *daemon) onAdapter(ev gatt.AdapterEvent) {
 	defer cancel()
 	a, err := gatt.OpenAdapter(ctx, d.cfg.Conn, string(ev.Path), 0)
 	if err == nil {
-		_, err = d.prepareAdapter(ctx, a)
+		err = d.prepareAdapter(ctx, a)
 	}
 	if err != nil {
 		d.log.Error("adapter came back but could not be set up", "adapter", ev.Path, "err", err)
