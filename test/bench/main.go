@@ -277,9 +277,12 @@ func finish(rep *Report) {
 		m.P90, m.P99 = round(percentile(s, 0.9)), round(percentile(s, 0.99))
 		byKey[m.Key] = m
 	}
-	// The read benchmark of the gatt library is a baseline for the daemon's.
-	if m, ok := byKey["read_state"]; ok && byKey["gattread_p50_ms"] != nil && m.Baseline == "" {
-		m.Baseline = "gattread_p50_ms"
+	// The gatt library's read and notification benchmarks are baselines for
+	// the daemon's.
+	for key, base := range map[string]string{"read_state": "gattread_p50_ms", "join_own_notify": "gattnotify_latency_p50_ms"} {
+		if m, ok := byKey[key]; ok && byKey[base] != nil && m.Baseline == "" {
+			m.Baseline = base
+		}
 	}
 	for i := range rep.Metrics {
 		m := &rep.Metrics[i]

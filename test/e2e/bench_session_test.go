@@ -31,8 +31,9 @@ func readMem(pid int) (memSample, error) {
 	if err != nil {
 		return memSample{}, err
 	}
+	// The binary runs from the guest's tmpfs, whose pages count as RssShmem.
 	return memSample{rss: statusField(status, "VmRSS"), anon: statusField(status, "RssAnon"),
-		file: statusField(status, "RssFile"), thr: statusField(status, "Threads")}, nil
+		file: statusField(status, "RssFile") + statusField(status, "RssShmem"), thr: statusField(status, "Threads")}, nil
 }
 
 // logAnonMappings logs the process's mappings that hold more than 64 KiB of

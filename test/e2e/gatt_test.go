@@ -777,8 +777,10 @@ func BenchmarkGATTRead(b *testing.B) {
 		n, appLat[n/2], appLat[n*99/100], nameLat[n/2], nameLat[n*99/100])
 }
 
-// BenchmarkGATTNotify measures notifications per second delivered to the
-// central.
+// BenchmarkGATTNotify measures the latency of one notification (Notify
+// called → value at the central, one at a time: the floor under the
+// daemon's notifications, such as BenchmarkBluenetJoin's) and notifications
+// per second delivered to the central.
 func BenchmarkGATTNotify(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -792,6 +794,22 @@ func BenchmarkGATTNotify(b *testing.B) {
 	defer stop()
 	recv(b, per.subs, "StartNotify")
 	sc := per.srv.Characteristic(e2eNotify)
+	lat := make([]time.Duration, 0, 50)
+	for i := 0; i < cap(lat); i++ {
+		v := []byte(fmt.Sprintf("lat%d", i))
+		t0 := time.Now()
+		if err := sc.Notify(v); err != nil {
+			b.Fatal(err)
+		}
+		if got := recv(b, vals, "notification"); !bytes.Equal(got, v) {
+			b.Fatalf("notification %d: got %q, want %q", i, got, v)
+		}
+		lat = append(lat, time.Since(t0))
+		time.Sleep(20 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "latency-p50-ms")
+	b.Logf("one notification at a time, %d: p50 %v, min %v, max %v", len(lat), lat[len(lat)/2], lat[0], lat[len(lat)-1])
 	n := max(b.N, 200)
 	b.ResetTimer()
 	t0 := time.Now()
