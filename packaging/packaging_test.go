@@ -100,6 +100,18 @@ func TestUnitSecurity(t *testing.T) {
 	}
 }
 
+// TestUnitMemory: the unit keeps the Go runtime off transparent huge pages
+// from the start (see the unit's comment).
+func TestUnitMemory(t *testing.T) {
+	b, err := os.ReadFile("bluenet.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\nEnvironment=GODEBUG=disablethp=1\n") {
+		t.Error("unit does not set Environment=GODEBUG=disablethp=1")
+	}
+}
+
 // TestPolkitRule: the rule names user bluenet and exactly the actions that
 // doctor checks.
 func TestPolkitRule(t *testing.T) {

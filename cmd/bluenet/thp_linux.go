@@ -10,7 +10,9 @@ import "golang.org/x/sys/unix"
 // but is documented as temporary and cannot be set in the binary. The
 // setting is inherited by the commands the daemon runs (identify,
 // passkey), which do not mind; kernels without huge pages refuse it, and
-// that is ignored.
+// that is ignored. It comes after the Go runtime has touched its first
+// memory, which the kernel may already have backed with huge pages (4 MiB
+// in the test bed): the systemd unit sets GODEBUG=disablethp=1 for those.
 func disableHugePages() {
 	_ = unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0)
 }
