@@ -382,7 +382,11 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 	conn := vmtest.SystemBus(b)
 	var toConnected, toFirst, subToFirst, subToAll, toAll, cycle, gaps []float64
 	listed, lost, mtu := 0, 0, uint16(0)
-	for i := 0; i < *benchTrials; i++ {
+	// Trial -1 is not counted: it waits until the daemon, which reads
+	// NetworkManager once it advertises, lists all 20, so that a trial
+	// measures the delivery and counts as lost only notifications that
+	// were sent.
+	for i := -1; i < *benchTrials; i++ {
 		t0 := time.Now()
 		p, err := c.Connect(ctx, vmtest.PeripheralAddress)
 		if err != nil {
@@ -412,7 +416,7 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 				now := time.Now()
 				if n == 0 {
 					first = now
-				} else {
+				} else if i >= 0 {
 					gaps = append(gaps, ms(now.Sub(last)))
 				}
 				last = now
@@ -425,16 +429,18 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 				b.Fatalf("trial %d: %d of %d SSIDs after 60s (%d notifications)", i, len(seen), count, n)
 			}
 		}
-		listed = max(listed, n)
-		// One cycle sends each network once: one of ours seen twice
-		// before all of them means the central lost some.
-		lost += ours - count
-		toConnected = append(toConnected, ms(tConn.Sub(t0)))
-		toFirst = append(toFirst, ms(first.Sub(t0)))
-		subToFirst = append(subToFirst, ms(first.Sub(tSub)))
-		subToAll = append(subToAll, ms(last.Sub(tSub)))
-		toAll = append(toAll, ms(last.Sub(t0)))
-		cycle = append(cycle, ms(last.Sub(first)))
+		if i >= 0 {
+			listed = max(listed, n)
+			// One cycle sends each network once: one of ours seen twice
+			// before all of them means the central lost some.
+			lost += ours - count
+			toConnected = append(toConnected, ms(tConn.Sub(t0)))
+			toFirst = append(toFirst, ms(first.Sub(t0)))
+			subToFirst = append(subToFirst, ms(first.Sub(tSub)))
+			subToAll = append(subToAll, ms(last.Sub(tSub)))
+			toAll = append(toAll, ms(last.Sub(t0)))
+			cycle = append(cycle, ms(last.Sub(first)))
+		}
 		stop()
 		if err := p.Disconnect(ctx); err != nil {
 			b.Fatal(err)
