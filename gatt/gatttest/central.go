@@ -239,18 +239,30 @@ func (b *Bluez) addLocked(p dbus.ObjectPath, iface string, props map[string]dbus
 	_ = b.conn.Emit("/", bluez.InterfacesAdded, p, map[string]map[string]dbus.Variant{iface: copyProps(props)})
 }
 
-// removeLocked removes an hci1 object (InterfacesRemoved).
-func (b *Bluez) removeLocked(p dbus.ObjectPath) {
-	var ifaces []string
-	for i := range b.c.objs[p] {
-		ifaces = append(ifaces, i)
-		_ = b.conn.Export(nil, p, i)
+// removeLocked removes hci1 objects, given children first: it forgets them
+// and emits InterfacesRemoved in that order, as bluetoothd does, and then
+// unexports them parents first. godbus looks up a call to a path that is no
+// longer exported by iterating the interfaces of its nearest exported
+// ancestor without that ancestor's lock (default_handler.go, v5.2.4), so an
+// ancestor must not lose its interfaces while its children are already
+// gone; the methods answer from b.c.objs and b.c.relays, not from exports.
+func (b *Bluez) removeLocked(paths ...dbus.ObjectPath) {
+	ifaces := make([][]string, len(paths))
+	for n, p := range paths {
+		for i := range b.c.objs[p] {
+			ifaces[n] = append(ifaces[n], i)
+		}
+		delete(b.c.objs, p)
+		delete(b.c.relays, p)
+		delete(b.c.notify, p)
+		_ = b.conn.Emit("/", bluez.InterfacesRemoved, p, ifaces[n])
 	}
-	_ = b.conn.Export(nil, p, bluez.Properties)
-	delete(b.c.objs, p)
-	delete(b.c.relays, p)
-	delete(b.c.notify, p)
-	_ = b.conn.Emit("/", bluez.InterfacesRemoved, p, ifaces)
+	for n := len(paths) - 1; n >= 0; n-- {
+		for _, i := range ifaces[n] {
+			_ = b.conn.Export(nil, paths[n], i)
+		}
+		_ = b.conn.Export(nil, paths[n], bluez.Properties)
+	}
 }
 
 // --- Adapter1 of hci1 ---
@@ -456,8 +468,8 @@ func (b *Bluez) dropLink() {
 		if r := b.c.relays[p]; r != nil && len(b.c.notify[p]) > 0 {
 			_ = b.conn.Object(r.owner, r.path).Call(bluez.GattCharacteristic1+".StopNotify", dbus.FlagNoReplyExpected).Err
 		}
-		b.removeLocked(p)
 	}
+	b.removeLocked(paths...)
 	clear(b.c.mirrors)
 	b.setLocked(PeripheralPath, bluez.Device1, map[string]dbus.Variant{
 		"Connected": dbus.MakeVariant(false), "ServicesResolved": dbus.MakeVariant(false)})
