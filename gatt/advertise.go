@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -305,7 +306,11 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 // MaxAdvertisements). Instances are independent advertisements, each with
 // its own data and scan response; the controller rotates between them
 // (bluetoothd refuses more than the adapter's SupportedInstances with
-// ErrAdvertisingSlotsFull). Replacing an instance's data re-registers it.
+// ErrAdvertisingSlotsFull). Replacing a registered instance's service or
+// manufacturer data, service UUIDs, local name or appearance changes it in
+// place: a PropertiesChanged signal, which bluetoothd (since 5.48) applies
+// to the controller without re-registering, and after which this returns
+// without waiting. Any other replacement re-registers the instance.
 func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement) error {
 	if i < 0 || i >= MaxAdvertisements {
 		return fmt.Errorf("gatt: advertising instance %d out of range [0, %d)", i, MaxAdvertisements)
@@ -328,6 +333,26 @@ func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement
 	}
 	obj := s.conn.Object(bluez.BusName, adapter)
 	if reg {
+		s.mu.Lock()
+		var changed map[string]dbus.Variant
+		live := false
+		if old := s.advs[i].want; old != nil {
+			changed, live = liveChanges(old.props(), cp.props())
+		}
+		if live {
+			s.advs[i].want = &cp
+		}
+		s.mu.Unlock()
+		if live {
+			if len(changed) == 0 {
+				return nil
+			}
+			if err := s.conn.Emit(s.advPath(i), bluez.PropertiesChanged, bluez.LEAdvertisement1, changed, []string{}); err != nil {
+				return fmt.Errorf("gatt: change advertisement %d: %w", i, err)
+			}
+			s.log.Debug("advertisement changed in place", "path", s.advPath(i))
+			return nil
+		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
 		err := obj.CallWithContext(cctx, bluez.LEAdvertisingManager1+".UnregisterAdvertisement", 0, s.advPath(i)).Err
 		cancel()
@@ -403,4 +428,37 @@ func (s *Server) AdvertisingInstance(i int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return i >= 0 && i < MaxAdvertisements && s.advs[i].registered
+}
+
+// liveProps are the advertisement properties whose change bluetoothd
+// applies in place (src/advertising.c, properties_changed): the data a
+// phone reads, not the Type, timers or intervals of the instance.
+var liveProps = map[string]bool{
+	"ServiceUUIDs": true, "ManufacturerData": true, "ServiceData": true,
+	"LocalName": true, "Appearance": true,
+}
+
+// liveChanges returns the properties that differ between an advertisement's
+// old and new properties, and whether they can be changed in place: both
+// have the same properties (bluetoothd's watch does not handle a removed
+// one) and only liveProps differ.
+func liveChanges(old, new map[string]dbus.Variant) (map[string]dbus.Variant, bool) {
+	if len(old) != len(new) {
+		return nil, false
+	}
+	changed := map[string]dbus.Variant{}
+	for k, v := range new {
+		o, ok := old[k]
+		if !ok {
+			return nil, false
+		}
+		if reflect.DeepEqual(o.Value(), v.Value()) {
+			continue
+		}
+		if !liveProps[k] {
+			return nil, false
+		}
+		changed[k] = v
+	}
+	return changed, true
 }

@@ -697,9 +697,9 @@ func TestAdvertiseAtRunTime(t *testing.T) {
 	if err := e.srv.Advertise(ctx(t), adv); err != nil {
 		t.Fatal(err)
 	}
-	if ads := e.fake.Advertisements(); len(ads) != 1 || ads[0].Props["LocalName"].Value() != "other" {
-		t.Errorf("after replace: %v", ads)
-	}
+	waitAdvs(t, e, "after replace", func(ads []*gatttest.Adv) bool {
+		return len(ads) == 1 && ads[0].Props["LocalName"].Value() == "other"
+	})
 	if err := e.srv.StopAdvertising(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -823,9 +823,7 @@ func TestAdvertiseInstances(t *testing.T) {
 	if err := e.srv.AdvertiseInstance(ctx(t), 1, gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}, LocalName: "three"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(); fmt.Sprint(got) != "[one three]" {
-		t.Fatalf("after replacing 1: %v", got)
-	}
+	waitAdvs(t, e, "after replacing 1", func([]*gatttest.Adv) bool { return fmt.Sprint(names()) == "[one three]" })
 	// Both come back after bluetoothd restarts.
 	e.fake.Restart()
 	deadline := time.Now().Add(5 * time.Second)
@@ -879,5 +877,85 @@ func TestIntrospect(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// waitAdvs waits up to 5 s until the fake's advertisements satisfy ok: a
+// change in place reaches bluetoothd as a signal, after Advertise returned.
+func waitAdvs(t *testing.T, e *env, what string, ok func([]*gatttest.Adv) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ads := e.fake.Advertisements()
+		if ok(ads) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var props []map[string]dbus.Variant
+			for _, a := range ads {
+				props = append(props, a.Props)
+			}
+			t.Fatalf("%s: advertisements %v", what, props)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAdvertiseReplace checks which replacements of a registered
+// advertisement bluetoothd gets as a change in place (PropertiesChanged,
+// no advertising gap) and which re-register the instance.
+func TestAdvertiseReplace(t *testing.T) {
+	sdUUID := gatt.UUID16(0x4677) // Improv's service data UUID
+	base := gatt.Advertisement{
+		ServiceUUIDs: []gatt.UUID{svcUUID},
+		ServiceData:  map[gatt.UUID][]byte{sdUUID: {1, 2}},
+		LocalName:    "before",
+	}
+	tests := []struct {
+		name    string
+		change  func(a *gatt.Advertisement)
+		inPlace bool
+		check   func(p map[string]dbus.Variant) bool
+	}{
+		{"same", func(*gatt.Advertisement) {}, true, func(p map[string]dbus.Variant) bool { return p["LocalName"].Value() == "before" }},
+		{"service data", func(a *gatt.Advertisement) { a.ServiceData = map[gatt.UUID][]byte{sdUUID: {3}} }, true,
+			func(p map[string]dbus.Variant) bool {
+				sd, _ := p["ServiceData"].Value().(map[string]dbus.Variant)
+				b, _ := sd[sdUUID.String()].Value().([]byte)
+				return bytes.Equal(b, []byte{3})
+			}},
+		{"local name", func(a *gatt.Advertisement) { a.LocalName = "after" }, true, func(p map[string]dbus.Variant) bool { return p["LocalName"].Value() == "after" }},
+		{"service data removed", func(a *gatt.Advertisement) { a.ServiceData = nil }, false, func(p map[string]dbus.Variant) bool { _, ok := p["ServiceData"]; return !ok }},
+		{"appearance added", func(a *gatt.Advertisement) { a.Appearance = 0x0080 }, false, func(p map[string]dbus.Variant) bool { return p["Appearance"].Value() == uint16(0x0080) }},
+		{"duration", func(a *gatt.Advertisement) { a.Duration = 1 }, false, func(p map[string]dbus.Variant) bool { return p["Duration"].Value() == uint16(1) }},
+		{"type", func(a *gatt.Advertisement) { a.Type = gatt.AdvertiseBroadcast }, false, func(p map[string]dbus.Variant) bool { return p["Type"].Value() == "broadcast" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := start(t, gatt.Config{Services: basicServices(nil, nil)})
+			if err := e.srv.Advertise(ctx(t), base); err != nil {
+				t.Fatal(err)
+			}
+			next := base
+			tt.change(&next)
+			if err := e.srv.Advertise(ctx(t), next); err != nil {
+				t.Fatal(err)
+			}
+			waitAdvs(t, e, "after the replacement", func(ads []*gatttest.Adv) bool { return len(ads) == 1 && tt.check(ads[0].Props) })
+			regs, changes := e.fake.AdvertisementUpdates()
+			wantRegs, wantChanges := 2, 0
+			if tt.inPlace {
+				wantRegs = 1
+				if tt.name != "same" {
+					wantChanges = 1
+				}
+			}
+			if regs != wantRegs || changes != wantChanges {
+				t.Errorf("registrations %d, changes in place %d; want %d, %d", regs, changes, wantRegs, wantChanges)
+			}
+			if !e.srv.Advertising() {
+				t.Error("not advertising after the replacement")
+			}
+		})
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type Bluez struct {
 	notifyCh chan Notification
 	regCount int
 	maxAdvs  int
+	// advRegs counts RegisterAdvertisement calls that succeeded,
+	// advChanges advertisements changed in place (PropertiesChanged).
+	advRegs, advChanges int
 
 	c centralSide // hci1, see EnableCentral
 }
@@ -267,10 +271,13 @@ func (b *Bluez) watch(conn *dbus.Conn, ch chan *dbus.Signal) {
 			if sig.Name != bluez.PropertiesChanged || len(sig.Body) < 2 {
 				continue
 			}
-			if iface, _ := sig.Body[0].(string); iface != bluez.GattCharacteristic1 {
+			changed, _ := sig.Body[1].(map[string]dbus.Variant)
+			if iface, _ := sig.Body[0].(string); iface == bluez.LEAdvertisement1 {
+				b.advChanged(sig.Sender, sig.Path, changed)
+				continue
+			} else if iface != bluez.GattCharacteristic1 {
 				continue
 			}
-			changed, _ := sig.Body[1].(map[string]dbus.Variant)
 			v, ok := changed["Value"]
 			if !ok {
 				continue
@@ -384,9 +391,19 @@ func (b *Bluez) Advertisements() []*Adv {
 	defer b.mu.Unlock()
 	var out []*Adv
 	for _, a := range b.advs {
-		out = append(out, a)
+		cp := *a
+		out = append(out, &cp)
 	}
 	return out
+}
+
+// AdvertisementUpdates returns how many advertisements were registered
+// (RegisterAdvertisement accepted) and how many registered ones were
+// changed in place (PropertiesChanged of LEAdvertisement1).
+func (b *Bluez) AdvertisementUpdates() (registered, changed int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.advRegs, b.advChanges
 }
 
 // AdapterProperty returns an Adapter1 property of hci0.
@@ -821,9 +838,27 @@ func (a advMgr) RegisterAdvertisement(sender dbus.Sender, path dbus.ObjectPath, 
 	}
 	b.mu.Lock()
 	b.advs[key] = &Adv{Owner: string(sender), Path: path, Props: props}
+	b.advRegs++
 	b.announceLocked()
 	b.mu.Unlock()
 	return nil
+}
+
+// advChanged applies a registered advertisement's changed properties, as
+// bluetoothd's property watch does (src/advertising.c, properties_changed),
+// and shows the new data to hci1.
+func (b *Bluez) advChanged(sender string, path dbus.ObjectPath, changed map[string]dbus.Variant) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a := b.advs[sender+string(path)]
+	if a == nil {
+		return
+	}
+	props := maps.Clone(a.Props)
+	maps.Copy(props, changed)
+	a.Props = props
+	b.advChanges++
+	b.announceLocked()
 }
 
 func (a advMgr) UnregisterAdvertisement(sender dbus.Sender, path dbus.ObjectPath) *dbus.Error {

@@ -76,12 +76,27 @@ func TestSetupWindow(t *testing.T) {
 		t.Errorf("provision with the window closed: exit %d, want 11 and a hint to run bluenet allow", code)
 	}
 
-	// bluenet allow opens it; provisioning works.
+	// bluenet allow opens it; a scanning phone sees Improv's state go from
+	// Provisioned to Authorized in the advertisement (changed in place,
+	// without re-registering it); provisioning works.
+	c, err := central.New(ctx, central.Config{Conn: vmtest.SystemBus(t), Adapter: vmtest.CentralAdapter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advertisedState(t, ctx, c, improv.StateProvisioned, 20*time.Second)
+	before := len(d.logs(t))
 	out, stderr, code := runBluenet(t, "", "allow", "45s")
 	if code != 0 || !strings.Contains(out, "setup window open until") {
 		t.Fatalf("bluenet allow: exit %d\n%s%s", code, out, stderr)
 	}
 	setupIs("open (authorized)", 5*time.Second)
+	allowed := time.Now()
+	advertisedState(t, ctx, c, improv.StateAuthorized, 20*time.Second)
+	t.Logf("window open -> Authorized in the advertisement at the central: %.2fs", time.Since(allowed).Seconds())
+	c.Close()
+	if logs := d.logs(t)[before:]; strings.Contains(logs, "advertisement registered") || !strings.Contains(logs, "advertisement changed in place") {
+		t.Errorf("the daemon re-registered the advertisement instead of changing it in place:\n%s", logs)
+	}
 	_, _, code = runBluenet(t, cafePSK+"\n", "-b", vmtest.CentralAdapter, "provision", vmtest.PeripheralAddress,
 		"--protocol", "bluenet", "--ssid", "CafeNet", "--password-file", "-")
 	if code != 0 {
@@ -101,5 +116,22 @@ func TestSetupWindow(t *testing.T) {
 	t.Logf("network gone -> window open: %.1fs (reopen-after 8s)", time.Since(gone).Seconds())
 	if time.Since(gone) < 8*time.Second {
 		t.Errorf("the window reopened %.1fs after the network went, before --reopen-after", time.Since(gone).Seconds())
+	}
+}
+
+// advertisedState scans until the device advertises Improv's state want in
+// its service data, and fails the test after within.
+func advertisedState(t *testing.T, ctx context.Context, c *central.Central, want improv.State, within time.Duration) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	sdUUID := central.MustParseUUID(improv.ServiceDataUUID)
+	var last []byte
+	err := c.Scan(sctx, central.ScanFilter{UUIDs: []central.UUID{central.MustParseUUID(improv.ServiceUUID)}}, func(a central.Advertisement) bool {
+		last = a.ServiceData[sdUUID]
+		return len(last) == 0 || improv.State(last[0]) != want
+	})
+	if err != nil {
+		t.Fatalf("waiting for Improv state %v in the advertisement: %v (last service data % x)", want, err, last)
 	}
 }
