@@ -193,11 +193,14 @@ func (p *benchProc) stop(b *testing.B) {
 	}
 }
 
-// startBluenet runs the daemon on hci0 at -vv and waits until it advertises.
+// startBluenet runs the daemon on hci0 at -v and waits until it advertises.
+// -v logs the Info lines the benchmarks time, the level examples/battery
+// logs at; -vv would add the formatting and writing of every Debug line to
+// what is measured (a device runs at the default, warnings only).
 func startBluenet(b *testing.B) *benchProc {
 	b.Helper()
 	p := startProc(b, "bluenet", vmtest.Bin(b, "bluenet"), "-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start",
-		"-vv", "-h", "bench-%IP", "-a", "Bluenet Bench", "--rpc", "off",
+		"-v", "-h", "bench-%IP", "-a", "Bluenet Bench", "--rpc", "off",
 		"--status-file", filepath.Join(b.TempDir(), "status.json"))
 	p.waitLine(b, `msg="advertising started"`, 60*time.Second)
 	return p
@@ -296,7 +299,7 @@ func BenchmarkBluenetStart(b *testing.B) {
 	}
 	kinds := []kind{
 		{"bluenet", "bluenet", `msg="GATT application registered"`, `msg="advertising started"`, bluenet.ServiceUUID,
-			[]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-vv", "-h", "bench", "-a", "Bluenet Bench",
+			[]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-v", "-h", "bench", "-a", "Bluenet Bench",
 				"--rpc", "off", "--status-file", filepath.Join(b.TempDir(), "status.json")}},
 		{"battery", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
 			[]string{"-adapter", vmtest.PeripheralAdapter, "-name", "battery"}},
@@ -663,7 +666,10 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	}
 	defer stopResults()
 	var total, nmPart, own, backend, profilePart, notify []float64
-	for i := 0; i < *benchTrials; i++ {
+	// Three times the trials: ACTIVATED → Connected spreads from 10 to
+	// 100 ms in the bed (the central's bluetoothd shares two CPUs with
+	// NetworkManager's work right after ACTIVATED), and a trial is short.
+	for i := 0; i < 3**benchTrials; i++ {
 		ap := aps[i%len(aps)]
 		if i > 0 {
 			vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
@@ -692,7 +698,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 			b.Fatalf("trial %d: no ACTIVATED signal from NetworkManager", i)
 		}
 		next(b, results, 60*time.Second, "Result ok", func(v []byte) bool { return len(v) > 0 && v[0] == byte(bluenet.ResultOK) })
-		// The daemon's -vv log splits Bluenet's part: the wifi backend has
+		// The daemon's -v log splits Bluenet's part: the wifi backend has
 		// read the new state from NetworkManager (msg=state
 		// component=wifi), the profile has it and notifies (msg=wifi).
 		tB := d.waitLineAfter(b, t0, 10*time.Second, "msg=state ", "component=wifi ", `state="connected`)
