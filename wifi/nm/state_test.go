@@ -31,6 +31,11 @@ func countCalls(t *testing.T, bus *dbustest.Bus, conn *dbus.Conn) *callCounter {
 		t.Fatalf("BecomeMonitor: %v", err)
 	}
 	mon.Eavesdrop(msgs) // after the call: its reply would go there too
+	// Before the connection closes (cleanups run last-in first-out): godbus
+	// v5.2.4's Close closes the channel while its reader may still hold a
+	// message for it (a send on a closed channel). Eavesdrop(nil) takes the
+	// reader's lock, so nothing is sent once it returns.
+	t.Cleanup(func() { mon.Eavesdrop(nil); close(msgs) })
 	go func() {
 		for m := range msgs {
 			if m.Type != dbus.TypeMethodCall {
