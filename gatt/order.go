@@ -27,8 +27,12 @@ import (
 
 // orderWait bounds how long a write command waits for earlier ones that
 // never reach the server's handler (a call godbus answered by itself, such
-// as one for an object that is gone); those are then forgotten.
-const orderWait = 500 * time.Millisecond
+// as one for an object that is gone or with arguments it cannot decode);
+// those are then forgotten. Queues are per sender, and bluetoothd sends
+// nothing of the kind, so the wait is for a goroutine that is merely late:
+// 500 ms let two pieces of an Improv command swap once when the machine was
+// loaded (unit tests with the race detector, ten times over, on two cores).
+const orderWait = 5 * time.Second
 
 // ConnectSystemBus opens a private connection to the system bus, as
 // dbus.ConnectSystemBus does, on which a [Server] runs each attribute's
