@@ -29,9 +29,9 @@ import (
 // never reach the server's handler (a call godbus answered by itself, such
 // as one for an object that is gone or with arguments it cannot decode);
 // those are then forgotten. Queues are per sender, and bluetoothd sends
-// nothing of the kind, so the wait is for a goroutine that is merely late:
-// 500 ms let two pieces of an Improv command swap once when the machine was
-// loaded (unit tests with the race detector, ten times over, on two cores).
+// nothing of the kind, so in practice the wait is for a goroutine that is
+// merely late, which on a loaded single-core board can take hundreds of
+// milliseconds: giving up early would let two pieces of a value swap.
 const orderWait = 5 * time.Second
 
 // ConnectSystemBus opens a private connection to the system bus, as

@@ -19,6 +19,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/bluenet-project/bluenet/daemon"
+	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/gatt/gatttest"
 )
 
@@ -47,10 +48,18 @@ func New(t testing.TB) *Fake {
 }
 
 // Conn opens a new private connection to the bus, closed at the end of the
-// test.
+// test. It is opened with gatt.Connect, as the daemon opens its own with
+// gatt.ConnectSystemBus, so that a server on it runs a central's write
+// commands in the order they were sent (on a plain connection two pieces of
+// an Improv command written without response can swap).
 func (f *Fake) Conn(t testing.TB) *dbus.Conn {
 	t.Helper()
-	return f.bus.Conn(t)
+	c, err := gatt.Connect(f.Address)
+	if err != nil {
+		t.Fatalf("devicetest: connect: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // Daemon runs daemon.Run with cfg on the fake's hci0 (Conn and Adapter are
