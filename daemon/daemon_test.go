@@ -11,6 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/bluenet-project/bluenet/gatt"
 	"github.com/bluenet-project/bluenet/gatt/gatttest"
 	"github.com/bluenet-project/bluenet/internal/logbuf"
 	"github.com/bluenet-project/bluenet/protocol/bluenet"
@@ -49,8 +50,15 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, ctx: ctx, bz: bz, wifi: wifitest.New(), status: make(chan Status, 256), done: make(chan error, 1)}
 	ready := make(chan struct{})
+	// As the daemon's own connection (gatt.ConnectSystemBus): write
+	// commands run in the order they were sent.
+	conn, err := gatt.Connect(bus.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
 	cfg := Config{
-		Conn:       bus.Conn(t),
+		Conn:       conn,
 		Logger:     slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		WiFi:       f.wifi,
 		Alias:      "Test Device",
