@@ -442,12 +442,12 @@ var liveProps = map[string]bool{
 // old and new properties, and whether they can be changed in place: both
 // have the same properties (bluetoothd's watch does not handle a removed
 // one) and only liveProps differ.
-func liveChanges(old, new map[string]dbus.Variant) (map[string]dbus.Variant, bool) {
-	if len(old) != len(new) {
+func liveChanges(old, next map[string]dbus.Variant) (map[string]dbus.Variant, bool) {
+	if len(old) != len(next) {
 		return nil, false
 	}
 	changed := map[string]dbus.Variant{}
-	for k, v := range new {
+	for k, v := range next {
 		o, ok := old[k]
 		if !ok {
 			return nil, false
