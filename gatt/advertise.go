@@ -306,11 +306,14 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 // MaxAdvertisements). Instances are independent advertisements, each with
 // its own data and scan response; the controller rotates between them
 // (bluetoothd refuses more than the adapter's SupportedInstances with
-// ErrAdvertisingSlotsFull). Replacing a registered instance's service or
-// manufacturer data, service UUIDs, local name or appearance changes it in
-// place: a PropertiesChanged signal, which bluetoothd (since 5.48) applies
-// to the controller without re-registering, and after which this returns
-// without waiting. Any other replacement re-registers the instance.
+// ErrAdvertisingSlotsFull). Replacing an instance's data re-registers it;
+// replacing it with the same data does nothing.
+//
+// The data is not changed in place with a PropertiesChanged signal, which
+// bluetoothd (since 5.48) would apply without re-registering: with BlueZ
+// 5.66 and Linux 6.1 (Debian 12, Raspberry Pi OS) the test bed lost its
+// links and advertising reports in every run that changed data in place,
+// and in none that re-registered.
 func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement) error {
 	if i < 0 || i >= MaxAdvertisements {
 		return fmt.Errorf("gatt: advertising instance %d out of range [0, %d)", i, MaxAdvertisements)
@@ -334,23 +337,9 @@ func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement
 	obj := s.conn.Object(bluez.BusName, adapter)
 	if reg {
 		s.mu.Lock()
-		var changed map[string]dbus.Variant
-		live := false
-		if old := s.advs[i].want; old != nil {
-			changed, live = liveChanges(old.props(), cp.props())
-		}
-		if live {
-			s.advs[i].want = &cp
-		}
+		same := s.advs[i].want != nil && sameProps(s.advs[i].want.props(), cp.props())
 		s.mu.Unlock()
-		if live {
-			if len(changed) == 0 {
-				return nil
-			}
-			if err := s.conn.Emit(s.advPath(i), bluez.PropertiesChanged, bluez.LEAdvertisement1, changed, []string{}); err != nil {
-				return fmt.Errorf("gatt: change advertisement %d: %w", i, err)
-			}
-			s.log.Debug("advertisement changed in place", "path", s.advPath(i))
+		if same {
 			return nil
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -430,35 +419,16 @@ func (s *Server) AdvertisingInstance(i int) bool {
 	return i >= 0 && i < MaxAdvertisements && s.advs[i].registered
 }
 
-// liveProps are the advertisement properties whose change bluetoothd
-// applies in place (src/advertising.c, properties_changed): the data a
-// phone reads, not the Type, timers or intervals of the instance.
-var liveProps = map[string]bool{
-	"ServiceUUIDs": true, "ManufacturerData": true, "ServiceData": true,
-	"LocalName": true, "Appearance": true,
-}
-
-// liveChanges returns the properties that differ between an advertisement's
-// old and new properties, and whether they can be changed in place: both
-// have the same properties (bluetoothd's watch does not handle a removed
-// one) and only liveProps differ.
-func liveChanges(old, next map[string]dbus.Variant) (map[string]dbus.Variant, bool) {
-	if len(old) != len(next) {
-		return nil, false
+// sameProps reports whether two advertisements' properties are equal.
+func sameProps(a, b map[string]dbus.Variant) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	changed := map[string]dbus.Variant{}
-	for k, v := range next {
-		o, ok := old[k]
-		if !ok {
-			return nil, false
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !reflect.DeepEqual(v.Value(), w.Value()) {
+			return false
 		}
-		if reflect.DeepEqual(o.Value(), v.Value()) {
-			continue
-		}
-		if !liveProps[k] {
-			return nil, false
-		}
-		changed[k] = v
 	}
-	return changed, true
+	return true
 }

@@ -28,9 +28,6 @@
 //     subscribed (BlueZ calls StartNotify/StopNotify; see
 //     [Characteristic.OnSubscribe]);
 //   - advertises on demand ([Server.Advertise], [Server.StopAdvertising]);
-//     replacing the data of a registered advertisement changes it in place
-//     (bluetoothd ≥ 5.48 applies a PropertiesChanged of LEAdvertisement1
-//     without the unregister/register round trips and the gap on air);
 //   - reports devices connecting and disconnecting (Config.OnConnect,
 //     OnDisconnect), and disconnects them all on request
 //     ([Server.DisconnectAll]);

@@ -38,18 +38,7 @@ type daemonProc struct {
 	cmd        *exec.Cmd
 	log        string
 	statusFile string
-	logStart   int64 // size of log when this daemon started
 	done       chan struct{}
-}
-
-// logs returns what this daemon has logged so far.
-func (d *daemonProc) logs(t testing.TB) string {
-	t.Helper()
-	b, err := os.ReadFile(d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b[min(d.logStart, int64(len(b))):])
 }
 
 // startDaemon runs `bluenet ... start` on hci0 with the given extra flags,
@@ -78,9 +67,6 @@ func launchDaemon(t *testing.T, env []string, reset bool, extra ...string) *daem
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if fi, err := logf.Stat(); err == nil {
-		d.logStart = fi.Size()
 	}
 	args := append([]string{"-w", "wlan0", "-b", vmtest.PeripheralAdapter, "start", "-vv",
 		"--status-file", d.statusFile}, extra...)
