@@ -47,7 +47,7 @@ func TestDaemonPairing(t *testing.T) {
 	// central's side): Insufficient Encryption, nothing happens.
 	err := unpairedSSIDWrite(t, ctx, 0x0f, "Insufficient Encryption")
 	t.Logf("unpaired write refused: %v", err)
-	time.Sleep(3 * time.Second)
+	waitLinkGone(t, 10*time.Second)
 	if s, _ := d.status(); s.State == "connected" || s.State == "connecting" {
 		t.Fatalf("the device started a join after a refused write: %+v", s)
 	}
@@ -118,7 +118,7 @@ func TestDaemonPairingPasskey(t *testing.T) {
 		"--passkey-command", `echo "$1 $BLUENET_DEVICE" > `+codeFile)
 
 	unpairedSSIDWrite(t, ctx, 0x05, "Insufficient Authentication")
-	time.Sleep(3 * time.Second)
+	waitLinkGone(t, 10*time.Second)
 
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte(homePSK+"\n"), 0o600); err != nil {

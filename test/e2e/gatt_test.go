@@ -880,3 +880,68 @@ func TestGATTAdvertisingLimits(t *testing.T) {
 		t.Errorf("128-bit UUID + 20 bytes of manufacturer data: %v, want ErrAdvertisementTooLarge", err)
 	}
 }
+
+// TestGATTAdvertiseChanges changes the data of one of two advertisements
+// many times, as the daemon does with Improv's state, and checks after
+// each burst that a scanning central sees the last data and that a central
+// can connect and read: changing data must not leave the controller
+// unreachable (with BlueZ 5.66 and Linux 6.1, changes in place with
+// PropertiesChanged did, see gatt.Server.AdvertiseInstance).
+func TestGATTAdvertiseChanges(t *testing.T) {
+	vmtest.DumpLogsOnFailure(t, "bluetoothd")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p := startPeripheral(t, ctx)
+	recv(t, p.regs, "registration")
+	sdUUID := gatt.UUID16(0x4677)
+	adv := func(b byte) gatt.Advertisement {
+		return gatt.Advertisement{ServiceUUIDs: []gatt.UUID{e2eSvc2}, ServiceData: map[gatt.UUID][]byte{sdUUID: {b}}}
+	}
+	if err := p.srv.AdvertiseInstance(ctx, 1, adv(0)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := central.New(ctx, central.Config{Conn: vmtest.SystemBus(t), Adapter: vmtest.CentralAdapter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var b byte
+	for burst := 1; burst <= 3; burst++ {
+		start := time.Now()
+		for range 10 {
+			b++
+			if err := p.srv.AdvertiseInstance(ctx, 1, adv(b)); err != nil {
+				t.Fatalf("burst %d, change %d: %v", burst, b, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("burst %d: 10 changes in %.2fs", burst, time.Since(start).Seconds())
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		var last []byte
+		err := c.Scan(sctx, central.ScanFilter{UUIDs: []central.UUID{e2eSvc2}}, func(a central.Advertisement) bool {
+			last = a.ServiceData[sdUUID]
+			return !bytes.Equal(last, []byte{b})
+		})
+		scancel()
+		if err != nil {
+			t.Fatalf("burst %d: a central did not see service data %02x: %v (last % x)", burst, b, err, last)
+		}
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		start = time.Now()
+		pp, err := c.Connect(cctx, vmtest.PeripheralAddress)
+		if err != nil {
+			ccancel()
+			t.Fatalf("burst %d: connect: %v", burst, err)
+		}
+		v, err := chr(t, pp, e2eRead).Read(cctx)
+		if err != nil || string(v) != "hello" {
+			t.Errorf("burst %d: read %q, %v", burst, v, err)
+		}
+		t.Logf("burst %d: connected and read in %.2fs", burst, time.Since(start).Seconds())
+		if err := pp.Disconnect(cctx); err != nil {
+			t.Errorf("burst %d: disconnect: %v", burst, err)
+		}
+		ccancel()
+		recv(t, p.discs, "the central's disconnection")
+	}
+}

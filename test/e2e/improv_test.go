@@ -377,8 +377,16 @@ func TestImprovOnlyDevice(t *testing.T) {
 		t.Errorf("identify did not run the device's command")
 	}
 
+	// The same for provision: retried only while it has not found the
+	// device (nothing sent yet).
 	start := time.Now()
-	out, _, code = runBluenet(t, homePSK+"\n", "-b", c, "provision", vmtest.PeripheralAddress, "--ssid", "ImpNet", "--password-file", "-")
+	for try := 0; try < 3; try++ {
+		var stderr string
+		out, stderr, code = runBluenet(t, homePSK+"\n", "-b", c, "provision", vmtest.PeripheralAddress, "--ssid", "ImpNet", "--password-file", "-")
+		if code != 10 || !strings.Contains(stderr, "not found within") {
+			break
+		}
+	}
 	if code != 0 {
 		t.Fatalf("provision over Improv: exit %d", code)
 	}

@@ -134,6 +134,20 @@ func dialRetry(ctx context.Context, t testing.TB, level byte) (*att.Conn, error)
 	return nil, err
 }
 
+// waitLinkGone waits until the central's controller has no link to the
+// peripheral, and logs it if the link stays. The kernel drops an LE link 2 s
+// after its last socket closed (HCI_DISCONN_TIMEOUT); a dial at that moment
+// meets the link going down and fails with "connection reset by peer".
+func waitLinkGone(t testing.TB, within time.Duration) {
+	t.Helper()
+	if !waitFor(within, func() bool {
+		out, err := vmtest.ShErr("hcitool -i " + vmtest.CentralAdapter + " con")
+		return err == nil && !strings.Contains(out, vmtest.PeripheralAddress)
+	}) {
+		t.Logf("%s still has a link to %s after %v", vmtest.CentralAdapter, vmtest.PeripheralAddress, within)
+	}
+}
+
 func mustAddr(s string) [6]byte {
 	var a [6]byte
 	var b [6]int
@@ -432,7 +446,7 @@ func TestPairingPasskey(t *testing.T) {
 	}
 	t.Logf("unpaired write refused: %v", err)
 	c.Close()
-	time.Sleep(2 * time.Second)
+	waitLinkGone(t, 10*time.Second)
 
 	start := time.Now()
 	c, err = dialRetry(ctx, t, 4) // BT_SECURITY_FIPS: SC + MITM
