@@ -219,7 +219,7 @@ func (s *improvService) currentState() improv.State {
 }
 
 // refresh recomputes the state; when it changed, it is notified and the
-// advertisement's service data follows.
+// advertisement's service data follows advSettle later.
 func (s *improvService) refresh() {
 	st := s.computeState()
 	s.mu.Lock()
@@ -233,7 +233,7 @@ func (s *improvService) refresh() {
 	if s.state != nil {
 		s.d.notify(s.state, []byte{byte(st)})
 	}
-	s.d.poke()
+	s.d.pokeSoon()
 }
 
 func (s *improvService) errorCode() improv.ErrorCode {

@@ -343,3 +343,27 @@ func TestImprovCommands(t *testing.T) {
 	}
 	f.expect(improv.RPCResultUUID, result(t, improv.CommandDeviceName, "Kitchen Pi"))
 }
+
+// TestImprovAdvertisementSettles: Improv's state is notified at once, and
+// the advertisement follows it advSettle later, once for a burst of
+// changes (each re-registration keeps bluetoothd busy while the phone
+// waits for the notification).
+func TestImprovAdvertisementSettles(t *testing.T) {
+	f, _ := newImprovFixture(t, nil)
+	caps := improv.CapabilityDeviceInfo | improv.CapabilityScan | improv.CapabilityHostname
+	waitAdv(t, f, improv.EncodeServiceData(improv.StateAuthorized, caps))
+	before, _ := f.bz.AdvertisementUpdates()
+	for _, k := range []wifi.Kind{wifi.Connected, wifi.Disconnected, wifi.Connected} {
+		f.wifi.SetState(wifi.State{Kind: k, SSID: []byte("home")})
+		want := improv.StateProvisioned
+		if k != wifi.Connected {
+			want = improv.StateAuthorized
+		}
+		f.expect(improv.StateUUID, []byte{byte(want)})
+	}
+	waitAdv(t, f, improv.EncodeServiceData(improv.StateProvisioned, caps))
+	time.Sleep(2 * advSettle)
+	if after, _ := f.bz.AdvertisementUpdates(); after-before > 2 {
+		t.Errorf("%d registrations for three changes within %v, want them to share one\n%s", after-before, advSettle, f.logs.String())
+	}
+}

@@ -310,10 +310,11 @@ func (s *Server) Advertise(ctx context.Context, adv Advertisement) error {
 // replacing it with the same data does nothing.
 //
 // The data is not changed in place with a PropertiesChanged signal, which
-// bluetoothd (since 5.48) would apply without re-registering: with BlueZ
-// 5.66 and Linux 6.1 (Debian 12, Raspberry Pi OS) the test bed lost its
-// links and advertising reports in every run that changed data in place,
-// and in none that re-registered.
+// bluetoothd (since 5.48) would apply without re-registering: before BlueZ
+// 5.73 the refresh it starts is not tracked, so an advertisement
+// unregistered or a client gone while it is pending is used after being
+// freed (BlueZ commit c01c40498), and before 5.74 a refused refresh aborts
+// bluetoothd (6b5447583). Debian 12 and Raspberry Pi OS ship 5.66.
 func (s *Server) AdvertiseInstance(ctx context.Context, i int, adv Advertisement) error {
 	if i < 0 || i >= MaxAdvertisements {
 		return fmt.Errorf("gatt: advertising instance %d out of range [0, %d)", i, MaxAdvertisements)
