@@ -885,8 +885,7 @@ func TestGATTAdvertisingLimits(t *testing.T) {
 // many times, as the daemon does with Improv's state, and checks after
 // each burst that a scanning central sees the last data and that a central
 // can connect and read: changing data must not leave the controller
-// unreachable (with BlueZ 5.66 and Linux 6.1, changes in place with
-// PropertiesChanged did, see gatt.Server.AdvertiseInstance).
+// unreachable (gatt.Server.AdvertiseInstance says why it re-registers).
 func TestGATTAdvertiseChanges(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluetoothd")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
