@@ -364,6 +364,6 @@ func TestImprovAdvertisementSettles(t *testing.T) {
 	waitAdv(t, f, improv.EncodeServiceData(improv.StateProvisioned, caps))
 	time.Sleep(2 * advSettle)
 	if after, _ := f.bz.AdvertisementUpdates(); after-before > 2 {
-		t.Errorf("%d registrations for three changes within %v, want them to share one\n%s", after-before, advSettle, f.logs.String())
+		t.Errorf("%d registrations for three changes notified one after the other, want at most two (one per %v)\n%s", after-before, advSettle, f.logs.String())
 	}
 }
