@@ -156,6 +156,28 @@ func RestoreBluetoothOnCleanup(t testing.TB) {
 	})
 }
 
+// UnstickCentral powers the central's adapter (hci1) off and on when the
+// kernel holds a connection of it stuck in BT_CONNECT, which Debian's 6.1
+// kernel sometimes leaves after an aborted attempt and which makes every
+// later connection to the peripheral fail (see bt_unstick in guest-env.sh).
+// It logs and reports whether it did. Tests call it before they connect
+// and after a failed attempt, so that one wedged attempt does not fail
+// every test after it.
+func UnstickCentral(t testing.TB) bool {
+	t.Helper()
+	requireGuest(t)
+	out, err := ShErr("bt_unstick")
+	if err != nil {
+		t.Logf("vmtest: bt_unstick: %v\n%s", err, out)
+		return false
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		t.Logf("vmtest: %s", out)
+		return true
+	}
+	return false
+}
+
 // ForgetDevices removes every remote device the central's adapter (hci1)
 // remembers. BlueZ keeps a device's UUIDs from its resolved GATT services
 // and then ignores those in its advertisements, so a test whose peripheral

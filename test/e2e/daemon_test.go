@@ -58,6 +58,7 @@ func startDaemonEnv(t *testing.T, env []string, extra ...string) *daemonProc {
 // Wi-Fi network and a central that knows no device.
 func launchDaemon(t *testing.T, env []string, reset bool, extra ...string) *daemonProc {
 	t.Helper()
+	vmtest.UnstickCentral(t)
 	if reset {
 		vmtest.ResetWiFi(t)
 		vmtest.ForgetDevices(t)

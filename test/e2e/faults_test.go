@@ -674,6 +674,7 @@ func TestFaultSoak(t *testing.T) {
 			if failed == 1 || inRow == soakGiveUp {
 				soakDiagnose(t, d)
 			}
+			vmtest.UnstickCentral(t)
 			if inRow == soakGiveUp {
 				t.Fatalf("%d cycles in a row failed (%d of %d in all)", inRow, failed, cycles)
 			}

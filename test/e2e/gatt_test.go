@@ -56,6 +56,7 @@ type peripheral struct {
 }
 
 func startPeripheral(t testing.TB, ctx context.Context) *peripheral {
+	vmtest.UnstickCentral(t)
 	vmtest.ForgetDevices(t)
 	p := &peripheral{
 		writes: make(chan gatt.Request, 64),

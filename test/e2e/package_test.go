@@ -99,6 +99,7 @@ func runAs(t *testing.T, argv ...string) (string, string, int) {
 // removes /etc/bluenet but not the Wi-Fi profile.
 func TestPackage(t *testing.T) {
 	vmtest.DumpLogsOnFailure(t, "bluenet-pkg", "bluetoothd", "NetworkManager", "polkitd", "hostapd-wlan1")
+	vmtest.UnstickCentral(t)
 	if *debDir == "" {
 		t.Fatal("no -bluenet.deb folder: TestMain builds the package on the host")
 	}

@@ -125,6 +125,9 @@ func dialRetry(ctx context.Context, t testing.TB, level byte) (*att.Conn, error)
 		if err == nil {
 			return c, nil
 		}
+		if vmtest.UnstickCentral(t) {
+			continue
+		}
 		if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.EHOSTUNREACH) && !errors.Is(err, unix.ETIMEDOUT) && !errors.Is(err, unix.EBUSY) {
 			return nil, err
 		}
