@@ -620,6 +620,7 @@ func TestFaultSoak(t *testing.T) {
 	}
 
 	cycle := func(reads int) (soakLat, error) {
+		waitLinkSettled(t, 5*time.Second)
 		lat, err := soakCycle(ctx, reads)
 		if !gone() {
 			err = errors.Join(err, errors.New("central still listed 10 s after it disconnected"))

@@ -116,6 +116,7 @@ func dialRetry(ctx context.Context, t testing.TB, level byte) (*att.Conn, error)
 	t.Helper()
 	var err error
 	for i := 0; i < 4; i++ {
+		waitLinkSettled(t, 5*time.Second)
 		var c *att.Conn
 		if level == 0 {
 			c, err = att.Dial(ctx, vmtest.CentralAddress, vmtest.PeripheralAddress)
@@ -148,6 +149,32 @@ func waitLinkGone(t testing.TB, within time.Duration) {
 		return err == nil && !strings.Contains(out, vmtest.PeripheralAddress)
 	}) {
 		t.Logf("%s still has a link to %s after %v", vmtest.CentralAdapter, vmtest.PeripheralAddress, within)
+	}
+}
+
+// waitLinkSettled waits until the central's controller has no link to the
+// peripheral or a connected one (hcitool's state 1), not one being set up
+// or torn down: a new connection started while the kernel is still taking
+// down the last one to the same peer can stay in BT_CONNECT for good (Debian's
+// 6.1 kernel; seen when a kernel ATT dial followed BlueZ's Disconnect at once,
+// see vmtest.UnstickCentral).
+func waitLinkSettled(t testing.TB, within time.Duration) {
+	t.Helper()
+	var last string
+	if !waitFor(within, func() bool {
+		out, err := vmtest.ShErr("hcitool -i " + vmtest.CentralAdapter + " con")
+		if err != nil {
+			return false
+		}
+		last = ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, vmtest.PeripheralAddress) {
+				last = strings.TrimSpace(l)
+			}
+		}
+		return last == "" || strings.Contains(last, " state 1 ")
+	}) {
+		t.Logf("%s's link to %s not settled after %v: %s", vmtest.CentralAdapter, vmtest.PeripheralAddress, within, last)
 	}
 }
 
