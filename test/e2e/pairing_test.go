@@ -138,16 +138,28 @@ func dialRetry(ctx context.Context, t testing.TB, level byte) (*att.Conn, error)
 	return nil, err
 }
 
+// peripheralLink returns hcitool's line for the central's (hci1) link to
+// the peripheral, "" when there is none.
+func peripheralLink() (string, error) {
+	out, err := vmtest.ShErr("hcitool -i " + vmtest.CentralAdapter + " con")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, vmtest.PeripheralAddress) {
+			return strings.TrimSpace(l), nil
+		}
+	}
+	return "", nil
+}
+
 // waitLinkGone waits until the central's controller has no link to the
 // peripheral, and logs it if the link stays. The kernel drops an LE link 2 s
 // after its last socket closed (HCI_DISCONN_TIMEOUT); a dial at that moment
 // meets the link going down and fails with "connection reset by peer".
 func waitLinkGone(t testing.TB, within time.Duration) {
 	t.Helper()
-	if !waitFor(within, func() bool {
-		out, err := vmtest.ShErr("hcitool -i " + vmtest.CentralAdapter + " con")
-		return err == nil && !strings.Contains(out, vmtest.PeripheralAddress)
-	}) {
+	if !waitFor(within, func() bool { l, err := peripheralLink(); return err == nil && l == "" }) {
 		t.Logf("%s still has a link to %s after %v", vmtest.CentralAdapter, vmtest.PeripheralAddress, within)
 	}
 }
@@ -162,17 +174,9 @@ func waitLinkSettled(t testing.TB, within time.Duration) {
 	t.Helper()
 	var last string
 	if !waitFor(within, func() bool {
-		out, err := vmtest.ShErr("hcitool -i " + vmtest.CentralAdapter + " con")
-		if err != nil {
-			return false
-		}
-		last = ""
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, vmtest.PeripheralAddress) {
-				last = strings.TrimSpace(l)
-			}
-		}
-		return last == "" || strings.Contains(last, " state 1 ")
+		var err error
+		last, err = peripheralLink()
+		return err == nil && (last == "" || strings.Contains(last, " state 1 "))
 	}) {
 		t.Logf("%s's link to %s not settled after %v: %s", vmtest.CentralAdapter, vmtest.PeripheralAddress, within, last)
 	}
