@@ -245,6 +245,9 @@ type advObj struct {
 	i int
 }
 
+// table returns the LEAdvertisement1 method table.
+func (o *advObj) table() map[string]any { return map[string]any{"Release": o.Release} }
+
 // Release implements LEAdvertisement1.Release: bluetoothd dropped the
 // advertisement (its Timeout expired, or the adapter went away).
 func (o *advObj) Release(msg dbus.Message) *dbus.Error {
@@ -271,7 +274,7 @@ func (s *Server) advProps(i int) map[string]dbus.Variant {
 func (s *Server) exportAdv() error {
 	for i := range s.advs {
 		props := func() map[string]dbus.Variant { return s.advProps(i) }
-		if err := s.exportOne(s.advPath(i), bluez.LEAdvertisement1, &advObj{s, i}, props, nil); err != nil {
+		if err := s.exportOne(s.advPath(i), bluez.LEAdvertisement1, (&advObj{s, i}).table(), props, nil); err != nil {
 			return err
 		}
 	}

@@ -173,16 +173,16 @@ func RegisterAgent(ctx context.Context, conn *dbus.Conn, cfg AgentConfig) (*Agen
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	if err := conn.Export(&agentObj{a}, cfg.Path, ifaceAgent); err != nil {
+	if err := conn.ExportMethodTable((&agentObj{a}).table(), cfg.Path, ifaceAgent); err != nil {
 		return nil, fmt.Errorf("gatt: agent: export: %w", err)
 	}
 	if err := conn.AddMatchSignalContext(ctx, agentWatch...); err != nil {
-		_ = conn.Export(nil, cfg.Path, ifaceAgent)
+		_ = conn.ExportMethodTable(nil, cfg.Path, ifaceAgent)
 		return nil, fmt.Errorf("gatt: agent: add match: %w", err)
 	}
 	if err := a.register(ctx); err != nil {
 		_ = conn.RemoveMatchSignal(agentWatch...)
-		_ = conn.Export(nil, cfg.Path, ifaceAgent)
+		_ = conn.ExportMethodTable(nil, cfg.Path, ifaceAgent)
 		return nil, err
 	}
 	a.sigCh = make(chan *dbus.Signal, 16)
@@ -304,7 +304,7 @@ func (a *Agent) Close(ctx context.Context) error {
 			err = fmt.Errorf("gatt: agent: UnregisterAgent: %w", err)
 		}
 	}
-	_ = a.conn.Export(nil, a.cfg.Path, ifaceAgent)
+	_ = a.conn.ExportMethodTable(nil, a.cfg.Path, ifaceAgent)
 	return err
 }
 
@@ -332,6 +332,22 @@ func (a *Agent) authorize(r AuthRequest) *dbus.Error {
 
 // agentObj carries the org.bluez.Agent1 methods.
 type agentObj struct{ a *Agent }
+
+// table returns the Agent1 method table (see Server.exportOne for why not
+// conn.Export).
+func (o *agentObj) table() map[string]any {
+	return map[string]any{
+		"Release":              o.Release,
+		"RequestPinCode":       o.RequestPinCode,
+		"DisplayPinCode":       o.DisplayPinCode,
+		"RequestPasskey":       o.RequestPasskey,
+		"DisplayPasskey":       o.DisplayPasskey,
+		"RequestConfirmation":  o.RequestConfirmation,
+		"RequestAuthorization": o.RequestAuthorization,
+		"AuthorizeService":     o.AuthorizeService,
+		"Cancel":               o.Cancel,
+	}
+}
 
 // Release implements Agent1.Release: bluetoothd unregistered the agent.
 func (o *agentObj) Release(msg dbus.Message) *dbus.Error {

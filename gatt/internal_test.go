@@ -4,12 +4,42 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/introspect"
 )
+
+// TestMethodTables checks that every object's method table holds each of
+// its type's D-Bus methods, and that their introspection is what godbus's
+// Export of the value would have given.
+func TestMethodTables(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		obj   any
+		table map[string]any
+	}{
+		{"ObjectManager", objectManager{}, objectManager{}.table()},
+		{"GattCharacteristic1", &charObj{}, (&charObj{}).table()},
+		{"GattDescriptor1", &descObj{}, (&descObj{}).table()},
+		{"LEAdvertisement1", &advObj{}, (&advObj{}).table()},
+		{"Agent1", &agentObj{}, (&agentObj{}).table()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want := introspect.Methods(tt.obj)
+			got := tableMethods(tt.table)
+			if len(want) == 0 || len(got) != len(tt.table) {
+				t.Fatalf("%d methods of the type, %d described of a table of %d", len(want), len(got), len(tt.table))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("table introspection\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
 
 func TestAdvLen(t *testing.T) {
 	for _, tt := range []struct {

@@ -3,6 +3,8 @@ package gatt
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
@@ -233,6 +235,11 @@ func (s *Server) objectOrder() []dbus.ObjectPath {
 
 type objectManager struct{ s *Server }
 
+// table returns the org.freedesktop.DBus.ObjectManager method table.
+func (o objectManager) table() map[string]any {
+	return map[string]any{"GetManagedObjects": o.GetManagedObjects}
+}
+
 // GetManagedObjects implements org.freedesktop.DBus.ObjectManager.
 //
 // bluetoothd creates the attributes of an application in the order in
@@ -287,10 +294,18 @@ var propsIntrospection = introspect.Interface{
 	Signals: []introspect.Signal{{Name: "PropertiesChanged", Args: []introspect.Arg{{Type: "s"}, {Type: "a{sv}"}, {Type: "as"}}}},
 }
 
-func (s *Server) exportOne(p dbus.ObjectPath, iface string, obj any, props func() map[string]dbus.Variant, children []dbus.ObjectPath) error {
+// exportOne exports the object at p: iface's methods (none when methods is
+// nil), its properties and an introspection document that lists children.
+//
+// Every export goes through method tables, never godbus's Export of a
+// value: Export finds methods with reflect's Method, which keeps the linker
+// from dropping any unused exported method of any type in the binary
+// (cobra's help templates and text/template with them). With tables the
+// daemon's binary is about a fifth smaller, and so is its resident code.
+func (s *Server) exportOne(p dbus.ObjectPath, iface string, methods map[string]any, props func() map[string]dbus.Variant, children []dbus.ObjectPath) error {
 	s.paths = append(s.paths, p)
-	if obj != nil {
-		if err := s.conn.Export(obj, p, iface); err != nil {
+	if methods != nil {
+		if err := s.conn.ExportMethodTable(methods, p, iface); err != nil {
 			return fmt.Errorf("gatt: export %s: %w", p, err)
 		}
 	}
@@ -300,21 +315,56 @@ func (s *Server) exportOne(p dbus.ObjectPath, iface string, obj any, props func(
 		}
 	}
 	node := func() *introspect.Node {
-		node := &introspect.Node{Interfaces: []introspect.Interface{introspect.IntrospectData, propsIntrospection}}
-		if obj != nil {
-			node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface, Methods: introspect.Methods(obj)})
-		} else {
-			node.Interfaces = append(node.Interfaces, introspect.Interface{Name: iface})
-		}
+		node := &introspect.Node{Interfaces: []introspect.Interface{
+			introspect.IntrospectData, propsIntrospection,
+			{Name: iface, Methods: tableMethods(methods)},
+		}}
 		for _, c := range children {
 			node.Children = append(node.Children, introspect.Node{Name: string(c)[len(p)+1:]})
 		}
 		return node
 	}
-	if err := s.conn.Export(&lazyIntrospectable{node: node}, p, bluez.Introspectable); err != nil {
+	l := &lazyIntrospectable{node: node}
+	if err := s.conn.ExportMethodTable(map[string]any{"Introspect": l.Introspect}, p, bluez.Introspectable); err != nil {
 		return fmt.Errorf("gatt: export %s: %w", p, err)
 	}
 	return nil
+}
+
+var (
+	typeError   = reflect.TypeFor[*dbus.Error]()
+	typeSender  = reflect.TypeFor[dbus.Sender]()
+	typeMessage = reflect.TypeFor[dbus.Message]()
+)
+
+// tableMethods describes the functions of a method table for introspection,
+// as introspect.Methods does for a value's methods: arguments godbus fills
+// in itself (the sender, the message) and the trailing *dbus.Error are left
+// out. Methods are sorted by name.
+func tableMethods(methods map[string]any) []introspect.Method {
+	names := make([]string, 0, len(methods))
+	for name := range methods {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]introspect.Method, 0, len(names))
+	for _, name := range names {
+		t := reflect.TypeOf(methods[name])
+		if t == nil || t.Kind() != reflect.Func || t.NumOut() == 0 || t.Out(t.NumOut()-1) != typeError {
+			continue
+		}
+		m := introspect.Method{Name: name, Args: []introspect.Arg{}, Annotations: []introspect.Annotation{}}
+		for i := range t.NumIn() {
+			if in := t.In(i); in != typeSender && in != typeMessage {
+				m.Args = append(m.Args, introspect.Arg{Type: dbus.SignatureOfType(in).String(), Direction: "in"})
+			}
+		}
+		for i := range t.NumOut() - 1 {
+			m.Args = append(m.Args, introspect.Arg{Type: dbus.SignatureOfType(t.Out(i)).String(), Direction: "out"})
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // lazyIntrospectable implements org.freedesktop.DBus.Introspectable with
@@ -341,7 +391,7 @@ func (s *Server) export() error {
 	for _, so := range s.services {
 		svcPaths = append(svcPaths, so.path)
 	}
-	if err := s.exportOne(s.root, bluez.ObjectManager, objectManager{s}, nil, svcPaths); err != nil {
+	if err := s.exportOne(s.root, bluez.ObjectManager, objectManager{s}.table(), nil, svcPaths); err != nil {
 		return err
 	}
 	for _, so := range s.services {
@@ -358,11 +408,11 @@ func (s *Server) export() error {
 			for _, d := range c.descs {
 				dk = append(dk, d.path)
 			}
-			if err := s.exportOne(c.path, bluez.GattCharacteristic1, &charObj{c}, c.props, dk); err != nil {
+			if err := s.exportOne(c.path, bluez.GattCharacteristic1, (&charObj{c}).table(), c.props, dk); err != nil {
 				return err
 			}
 			for _, d := range c.descs {
-				if err := s.exportOne(d.path, bluez.GattDescriptor1, &descObj{d}, d.props, nil); err != nil {
+				if err := s.exportOne(d.path, bluez.GattDescriptor1, (&descObj{d}).table(), d.props, nil); err != nil {
 					return err
 				}
 			}
@@ -374,7 +424,7 @@ func (s *Server) export() error {
 func (s *Server) unexport() {
 	for _, p := range s.paths {
 		for _, iface := range []string{bluez.ObjectManager, bluez.GattService1, bluez.GattCharacteristic1, bluez.GattDescriptor1, bluez.LEAdvertisement1, bluez.Properties, bluez.Introspectable} {
-			_ = s.conn.Export(nil, p, iface)
+			_ = s.conn.ExportMethodTable(nil, p, iface)
 		}
 	}
 	s.paths = nil
@@ -393,6 +443,17 @@ var errNotBluez = dbus.NewError(bluez.ErrorNotAuthorized, []any{"caller is not o
 
 // charObj carries the org.bluez.GattCharacteristic1 methods.
 type charObj struct{ c *Char }
+
+// table returns the GattCharacteristic1 method table.
+func (o *charObj) table() map[string]any {
+	return map[string]any{
+		"ReadValue":   o.ReadValue,
+		"WriteValue":  o.WriteValue,
+		"StartNotify": o.StartNotify,
+		"StopNotify":  o.StopNotify,
+		"Confirm":     o.Confirm,
+	}
+}
 
 // ReadValue implements GattCharacteristic1.ReadValue.
 func (o *charObj) ReadValue(msg dbus.Message, opts map[string]dbus.Variant) ([]byte, *dbus.Error) {
@@ -479,6 +540,11 @@ func (o *charObj) Confirm(msg dbus.Message) *dbus.Error {
 
 // descObj carries the org.bluez.GattDescriptor1 methods.
 type descObj struct{ d *desc }
+
+// table returns the GattDescriptor1 method table.
+func (o *descObj) table() map[string]any {
+	return map[string]any{"ReadValue": o.ReadValue, "WriteValue": o.WriteValue}
+}
 
 // ReadValue implements GattDescriptor1.ReadValue.
 func (o *descObj) ReadValue(msg dbus.Message, opts map[string]dbus.Variant) ([]byte, *dbus.Error) {
