@@ -281,11 +281,10 @@ func (s *Server) exportAdv() error {
 	return nil
 }
 
-// registerAdv registers advertising instance i; regMu is held.
+// registerAdv registers advertising instance i; regMu is held. Once sent,
+// the call is waited for even when ctx ends (see Server.register).
 func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject, i int) error {
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := adapter.CallWithContext(cctx, bluez.LEAdvertisingManager1+".RegisterAdvertisement", 0, s.advPath(i), map[string]dbus.Variant{}).Err
-	cancel()
+	err := s.register(ctx, adapter, bluez.LEAdvertisingManager1+".RegisterAdvertisement", s.advPath(i))
 	if err != nil {
 		err = mapBluezError(err)
 		return fmt.Errorf("gatt: register advertisement: %w", err)

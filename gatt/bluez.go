@@ -363,9 +363,7 @@ func (s *Server) registerAll(ctx context.Context, background bool) error {
 	obj := s.conn.Object(bluez.BusName, adapter)
 	did := false // registered something in this call
 	if !appReg {
-		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		err := obj.CallWithContext(cctx, bluez.GattManager1+".RegisterApplication", 0, s.root, map[string]dbus.Variant{}).Err
-		cancel()
+		err := s.register(ctx, obj, bluez.GattManager1+".RegisterApplication", s.root)
 		if err != nil && !errors.Is(mapBluezError(err), ErrAlreadyExists) {
 			return fmt.Errorf("gatt: register application on %s: %w", adapter, mapBluezError(err))
 		}
@@ -427,6 +425,25 @@ func (s *Server) disconnectEarly() {
 			}
 		}()
 	}
+}
+
+// register makes a RegisterApplication or RegisterAdvertisement call
+// (method) on adapter. Once sent, the call is waited for until bluetoothd
+// answers or the call timeout passes, even if ctx ends meanwhile: bluetoothd
+// answers a registration only when it has read our objects and the kernel
+// has taken the advertisement, and a caller that stopped waiting before then
+// (a daemon told to stop) goes on to unregister or leave the bus while
+// bluetoothd is still working on it. BlueZ 5.66 does not survive that: in
+// the test bed, a daemon stopped 150 ms after it had started re-registering
+// an advertisement left bluetoothd aborting with "munmap_chunk(): invalid
+// pointer". A ctx that has ended before the call sends nothing.
+func (s *Server) register(ctx context.Context, adapter dbus.BusObject, method string, path dbus.ObjectPath) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	return adapter.CallWithContext(cctx, method, 0, path, map[string]dbus.Variant{}).Err
 }
 
 func (s *Server) nameOwner(ctx context.Context) (string, error) {

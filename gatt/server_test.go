@@ -904,6 +904,44 @@ func waitAdvs(t *testing.T, e *env, what string, ok func([]*gatttest.Adv) bool) 
 // re-registers it, never changes it in place (a PropertiesChanged of
 // LEAdvertisement1, see AdvertiseInstance), and that the same data changes
 // nothing.
+// TestAdvertiseWaitsForRegistration: a RegisterAdvertisement that has been
+// sent is waited for even when the caller's context ends meanwhile, so that
+// StopAdvertising finds the advertisement registered and unregisters it
+// (BlueZ 5.66 aborts when an advertisement is unregistered, or its client
+// leaves the bus, while its registration is pending); an ended context
+// sends nothing.
+func TestAdvertiseWaitsForRegistration(t *testing.T) {
+	e := start(t, gatt.Config{Services: basicServices(nil, nil)})
+	const delay = 300 * time.Millisecond
+	e.fake.SetRegisterDelay(delay)
+	adv := gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}}
+
+	cctx, cancel := context.WithCancel(ctx(t))
+	time.AfterFunc(50*time.Millisecond, cancel)
+	t0 := time.Now()
+	err := e.srv.Advertise(cctx, adv)
+	if took := time.Since(t0); err != nil || took < delay {
+		t.Fatalf("Advertise with its context cancelled after 50ms: %v after %v; want success after the answer (%v)", err, took, delay)
+	}
+	if !e.srv.Advertising() {
+		t.Fatal("not advertising after a registration bluetoothd accepted")
+	}
+	if err := e.srv.StopAdvertising(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitAdvs(t, e, "after StopAdvertising", func(ads []*gatttest.Adv) bool { return len(ads) == 0 })
+
+	regs, _ := e.fake.AdvertisementUpdates()
+	ended, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if err := e.srv.Advertise(ended, adv); !errors.Is(err, context.Canceled) {
+		t.Errorf("Advertise with an ended context: %v, want context.Canceled", err)
+	}
+	if after, _ := e.fake.AdvertisementUpdates(); after != regs {
+		t.Errorf("an ended context sent a registration (%d, then %d)", regs, after)
+	}
+}
+
 func TestAdvertiseReplace(t *testing.T) {
 	sdUUID := gatt.UUID16(0x4677) // Improv's service data UUID
 	base := gatt.Advertisement{

@@ -62,8 +62,19 @@ type Bluez struct {
 	// advRegs counts RegisterAdvertisement calls that succeeded,
 	// advChanges advertisements changed in place (PropertiesChanged).
 	advRegs, advChanges int
+	// regDelay holds each RegisterAdvertisement's answer back this long.
+	regDelay time.Duration
 
 	c centralSide // hci1, see EnableCentral
+}
+
+// SetRegisterDelay makes RegisterAdvertisement answer d after it has
+// registered the advertisement, as bluetoothd answers only when the kernel
+// has taken it.
+func (b *Bluez) SetRegisterDelay(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.regDelay = d
 }
 
 // SetMaxAdvertisements sets the number of advertising slots (default 4).
@@ -840,7 +851,9 @@ func (a advMgr) RegisterAdvertisement(sender dbus.Sender, path dbus.ObjectPath, 
 	b.advs[key] = &Adv{Owner: string(sender), Path: path, Props: props}
 	b.advRegs++
 	b.announceLocked()
+	delay := b.regDelay
 	b.mu.Unlock()
+	time.Sleep(delay)
 	return nil
 }
 
