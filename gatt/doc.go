@@ -85,6 +85,13 @@
 //     508. A long write reaches OnWrite as one WriteValue at offset 0.
 //   - MinInterval, MaxInterval and TxPower in an [Advertisement] are only
 //     honoured when bluetoothd runs with --experimental.
+//   - A registration (of the application or an advertisement) that has been
+//     sent is waited for until bluetoothd answers or the call timeout
+//     passes, even when the caller's context ends: bluetoothd 5.66 aborted
+//     in the test bed when the advertisement was unregistered, or its client
+//     left the bus, while the registration was pending. Advertising calls
+//     and Close may therefore take up to [Config.CallTimeout] when
+//     bluetoothd hangs.
 //
 // # Testing
 //
