@@ -710,6 +710,20 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		profilePart = append(profilePart, ms(tP.Sub(tB)))
 		notify = append(notify, ms(tN.Sub(tP)))
 	}
+	// The same from a central without BlueZ: the kernel's ATT socket on
+	// hci1 (package att), as a phone's own stack receives a notification.
+	// The bed has one bluetoothd for both adapters; a BlueZ central hands
+	// the value to its D-Bus client from an idle callback of that same,
+	// then busy, bluetoothd, and asks for Multiple Handle Value
+	// Notifications, which the peripheral's bluetoothd gathers for 10 ms.
+	stopStates()
+	stopResults()
+	if err := p.Disconnect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	_ = p.Close(ctx)
+	time.Sleep(time.Second)
+	kernel := joinKernelCentral(b, ctx, aps, activated)
 	emit(b, benchResult{Key: "join_connected", Name: "credentials write → Connected notification", Unit: "ms", Samples: total})
 	emit(b, benchResult{Key: "join_nm_activated", Name: "credentials write → NM device ACTIVATED", Unit: "ms", Samples: nmPart})
 	emit(b, benchResult{Key: "join_own", Name: "NM ACTIVATED → Connected at central (Bluenet's part)", Unit: "ms", Samples: own})
@@ -717,6 +731,78 @@ func BenchmarkBluenetJoin(b *testing.B) {
 		Note: "daemon log line arrival; the backend takes the state from the signals"})
 	emit(b, benchResult{Key: "join_own_profile", Name: "  of which: backend → profile notifies", Unit: "ms", Samples: profilePart})
 	emit(b, benchResult{Key: "join_own_notify", Name: "  of which: notify → value at the central", Unit: "ms", Samples: notify})
+	emit(b, benchResult{Key: "join_own_att", Name: "NM ACTIVATED → Connected at a kernel ATT central (no BlueZ on the central's side)", Unit: "ms", Samples: kernel,
+		Note: "package att on hci1: Write Requests, MTU 23, no Client Supported Features"})
+}
+
+// joinKernelCentral runs the join trials of BenchmarkBluenetJoin from a
+// kernel ATT central on hci1 and returns NM ACTIVATED → Connected
+// notification at that central, per trial.
+func joinKernelCentral(b *testing.B, ctx context.Context, aps []vmtest.AP, activated <-chan time.Time) []float64 {
+	b.Helper()
+	var uuids [][]byte
+	for _, u := range []string{bluenet.StateUUID, bluenet.SSIDUUID, bluenet.CredentialsUUID} {
+		id := gatt.MustParseUUID(u)
+		uuids = append(uuids, id[:])
+	}
+	kc, hs := dialKernel(b, ctx, uuids...)
+	defer kc.Close()
+	type note struct {
+		at time.Time
+		v  []byte
+	}
+	states := make(chan note, 64)
+	state := hs[0].ValueHandle
+	kc.OnNotify(func(h uint16, v []byte) {
+		if h == state {
+			states <- note{time.Now(), append([]byte(nil), v...)}
+		}
+	})
+	// BlueZ puts the Client Characteristic Configuration descriptor right
+	// after the value.
+	if err := kc.Write(ctx, state+1, []byte{1, 0}); err != nil {
+		b.Fatalf("kernel central: subscribe to Connection State: %v", err)
+	}
+	wait := func(what string, ok func([]byte) bool) time.Time {
+		timeout := time.After(90 * time.Second)
+		for {
+			select {
+			case n := <-states:
+				if ok(n.v) {
+					return n.at
+				}
+			case <-kc.Done():
+				b.Fatalf("kernel central: link lost waiting for %s", what)
+			case <-timeout:
+				b.Fatalf("kernel central: no %s within 90s", what)
+			}
+		}
+	}
+	var own []float64
+	for i := 0; i < 3**benchTrials; i++ {
+		ap := aps[i%len(aps)]
+		vmtest.Sh(b, "nmcli dev disconnect wlan0 >/dev/null")
+		wait("Disconnected", func(v []byte) bool { return len(v) > 0 && v[0] == 1 })
+		for len(activated) > 0 {
+			<-activated
+		}
+		if err := kc.Write(ctx, hs[1].ValueHandle, []byte(ap.SSID)); err != nil {
+			b.Fatalf("kernel central: write SSID: %v", err)
+		}
+		if err := kc.Write(ctx, hs[2].ValueHandle, []byte(ap.PSK)); err != nil {
+			b.Fatalf("kernel central: write credentials: %v", err)
+		}
+		want := append([]byte{3}, ap.SSID...)
+		tN := wait("Connected "+ap.SSID, func(v []byte) bool { return bytes.Equal(v, want) })
+		select {
+		case tA := <-activated:
+			own = append(own, ms(tN.Sub(tA)))
+		case <-time.After(10 * time.Second):
+			b.Fatalf("kernel central trial %d: no ACTIVATED signal from NetworkManager", i)
+		}
+	}
+	_ = kc.Write(ctx, state+1, []byte{0, 0})
+	return own
 }
 
 // BenchmarkBluenetJoinAfterList: a phone subscribes to Available Networks,
