@@ -191,13 +191,7 @@ func BenchmarkBluenetSession(b *testing.B) {
 		}
 		joinMs = append(joinMs, ms(time.Since(t0)))
 		right++
-		stopStates()
-		stopResults()
-		if err := p.Disconnect(ctx); err != nil {
-			b.Fatal(err)
-		}
-		_ = p.Close(ctx)
-		time.Sleep(time.Second)
+		hangUp(b, ctx, p, stopStates, stopResults)
 		cycles++
 		if cycles == 2 {
 			time.Sleep(2 * time.Second) // as at the end: the daemon sees the central go

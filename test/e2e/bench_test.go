@@ -267,6 +267,20 @@ func benchCentral(b *testing.B, ctx context.Context) *central.Central {
 	return c
 }
 
+// hangUp ends a central's subscriptions (stops), disconnects it and gives
+// the daemon a second to see it go.
+func hangUp(b *testing.B, ctx context.Context, p *central.Peripheral, stops ...func()) {
+	b.Helper()
+	for _, stop := range stops {
+		stop()
+	}
+	if err := p.Disconnect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	_ = p.Close(ctx)
+	time.Sleep(time.Second)
+}
+
 // forgetPeripheral removes hci0's device object from the central's adapter,
 // so that the next scan has to see a fresh advertisement.
 func forgetPeripheral(conn *dbus.Conn, c *central.Central) {
@@ -454,13 +468,8 @@ func BenchmarkBluenetNetworks(b *testing.B) {
 			toAll = append(toAll, ms(last.Sub(t0)))
 			cycle = append(cycle, ms(last.Sub(first)))
 		}
-		stop()
-		if err := p.Disconnect(ctx); err != nil {
-			b.Fatal(err)
-		}
-		_ = p.Close(ctx)
 		// Let the daemon see the central go (and stop its cycle).
-		time.Sleep(time.Second)
+		hangUp(b, ctx, p, stop)
 	}
 	// The same at MTU 23, the smallest a phone may keep: a kernel ATT
 	// client on hci1 that never exchanges the MTU.
@@ -726,13 +735,7 @@ func BenchmarkBluenetJoin(b *testing.B) {
 	// the value to its D-Bus client from an idle callback of that same,
 	// then busy, bluetoothd, and asks for Multiple Handle Value
 	// Notifications, which the peripheral's bluetoothd gathers for 10 ms.
-	stopStates()
-	stopResults()
-	if err := p.Disconnect(ctx); err != nil {
-		b.Fatal(err)
-	}
-	_ = p.Close(ctx)
-	time.Sleep(time.Second)
+	hangUp(b, ctx, p, stopStates, stopResults)
 	kernel := joinKernelCentral(b, ctx, aps, activated)
 	emit(b, benchResult{Key: "join_connected", Name: "credentials write → Connected notification", Unit: "ms", Samples: total})
 	emit(b, benchResult{Key: "join_nm_activated", Name: "credentials write → NM device ACTIVATED", Unit: "ms", Samples: nmPart})
