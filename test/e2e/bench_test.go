@@ -768,7 +768,10 @@ func joinKernelCentral(b *testing.B, ctx context.Context, aps []vmtest.AP, activ
 	state := hs[0].ValueHandle
 	kc.OnNotify(func(h uint16, v []byte) {
 		if h == state {
-			states <- note{time.Now(), append([]byte(nil), v...)}
+			select { // never block the connection's reader
+			case states <- note{time.Now(), append([]byte(nil), v...)}:
+			default:
+			}
 		}
 	})
 	// BlueZ puts the Client Characteristic Configuration descriptor right
