@@ -498,41 +498,55 @@ func TestProfileAutoAdvertise(t *testing.T) {
 // TestProfileBluetoothdRestart stops the fake bluetoothd, changes the Wi-Fi
 // state while it is gone (the status is still published), and brings it
 // back as after `systemctl restart bluetooth`: adapter powered off, alias
-// reset. The daemon sets the adapter up again and republishes everything.
+// reset. The daemon sets the adapter up again and republishes everything,
+// also when bluetoothd first answers Busy to powering on because it is
+// powering the adapter on by itself (AutoEnable): that once left the bed's
+// device unpowered after a restart.
 func TestProfileBluetoothdRestart(t *testing.T) {
-	f := newFixture(t, nil)
-	f.bz.Stop()
-	for len(f.status) > 0 {
-		<-f.status
-	}
-	f.wifi.SetState(wifi.State{Kind: wifi.Connected, SSID: []byte("home")})
-	select {
-	case st := <-f.status:
-		if st.Adapter != "hci0" {
-			t.Errorf("status while bluetoothd is gone: adapter %q, want hci0", st.Adapter)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no status published while bluetoothd was gone")
-	}
-	f.wifi.SetState(wifi.State{Kind: wifi.Disconnected})
-	f.bz.RestartPoweredOff()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		powered, _ := f.bz.AdapterProperty("Powered").Value().(bool)
-		alias, _ := f.bz.AdapterProperty("Alias").Value().(string)
-		disc, _ := f.bz.AdapterProperty("Discoverable").Value().(bool)
-		apps, advs := len(f.bz.Apps()), len(f.bz.Advertisements())
-		if powered && alias == "Test Device" && disc && apps == 1 && advs == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after restart: powered %v alias %q discoverable %v, %d apps, %d advertisements; want the adapter set up and both registered",
-				powered, alias, disc, apps, advs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	dev := f.bz.Connect("00:11:22:33:44:55")
-	if v := f.read(dev, bluenet.StateUUID); !bytes.Equal(v, []byte{1}) {
-		t.Errorf("State after restart = %q, want Disconnected", v)
+	for _, tc := range []struct {
+		name string
+		busy int // Sets of Powered answered Busy after the restart
+	}{
+		{"adapter free", 0},
+		{"power-on busy", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.bz.Stop()
+			for len(f.status) > 0 {
+				<-f.status
+			}
+			f.wifi.SetState(wifi.State{Kind: wifi.Connected, SSID: []byte("home")})
+			select {
+			case st := <-f.status:
+				if st.Adapter != "hci0" {
+					t.Errorf("status while bluetoothd is gone: adapter %q, want hci0", st.Adapter)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no status published while bluetoothd was gone")
+			}
+			f.wifi.SetState(wifi.State{Kind: wifi.Disconnected})
+			f.bz.SetBusy("Powered", tc.busy)
+			f.bz.RestartPoweredOff()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				powered, _ := f.bz.AdapterProperty("Powered").Value().(bool)
+				alias, _ := f.bz.AdapterProperty("Alias").Value().(string)
+				disc, _ := f.bz.AdapterProperty("Discoverable").Value().(bool)
+				apps, advs := len(f.bz.Apps()), len(f.bz.Advertisements())
+				if powered && alias == "Test Device" && disc && apps == 1 && advs == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after restart: powered %v alias %q discoverable %v, %d apps, %d advertisements; want the adapter set up and both registered",
+						powered, alias, disc, apps, advs)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			dev := f.bz.Connect("00:11:22:33:44:55")
+			if v := f.read(dev, bluenet.StateUUID); !bytes.Equal(v, []byte{1}) {
+				t.Errorf("State after restart = %q, want Disconnected", v)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package gatt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 )
 
 // Adapter controls a BlueZ adapter (org.bluez.Adapter1, doc/adapter-api.txt).
-// Get one from [Server.Adapter] or [OpenAdapter].
+// Get one from [Server.Adapter] or [OpenAdapter]. Its Set methods wait out a
+// change of the same setting that bluetoothd is still making ([ErrBusy]),
+// for up to the call timeout.
 type Adapter struct {
 	conn    *dbus.Conn
 	path    dbus.ObjectPath
@@ -70,14 +73,27 @@ func (a *Adapter) Address() string { return a.address }
 // Name returns the adapter's interface name, e.g. "hci0".
 func (a *Adapter) Name() string { return bluez.Adapter{Path: a.path}.Name() }
 
+// set sets an Adapter1 property. While bluetoothd answers Busy (a change of
+// the same setting is pending: after a restart it powers the adapter on by
+// itself) it tries again, for up to the call timeout in all.
 func (a *Adapter) set(ctx context.Context, name string, v any) error {
 	cctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	err := a.conn.Object(bluez.BusName, a.path).CallWithContext(cctx, bluez.Properties+".Set", 0, bluez.Adapter1, name, dbus.MakeVariant(v)).Err
-	if err != nil {
-		return fmt.Errorf("gatt: set %s.%s on %s: %w", bluez.Adapter1, name, a.Name(), mapBluezError(err))
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		err := a.conn.Object(bluez.BusName, a.path).CallWithContext(cctx, bluez.Properties+".Set", 0, bluez.Adapter1, name, dbus.MakeVariant(v)).Err
+		if err == nil {
+			return nil
+		}
+		err = mapBluezError(err)
+		if errors.Is(err, ErrBusy) {
+			select {
+			case <-time.After(wait):
+				continue
+			case <-cctx.Done():
+			}
+		}
+		return fmt.Errorf("gatt: set %s.%s on %s: %w", bluez.Adapter1, name, a.Name(), err)
 	}
-	return nil
 }
 
 // Property returns one Adapter1 property, e.g. "Powered".

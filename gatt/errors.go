@@ -121,6 +121,11 @@ var (
 	// ErrAlreadyExists reports that BlueZ already has this object registered
 	// (org.bluez.Error.AlreadyExists).
 	ErrAlreadyExists = errors.New("gatt: already registered")
+	// ErrBusy reports that bluetoothd is still changing the same adapter
+	// setting (org.bluez.Error.Busy), for example powering the adapter on by
+	// itself right after it started (main.conf AutoEnable). Trying again
+	// once that change is done succeeds.
+	ErrBusy = errors.New("gatt: adapter busy with a change of this setting")
 )
 
 // maxValueLen is BT_ATT_MAX_VALUE_LEN, the longest attribute value.

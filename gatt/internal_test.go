@@ -230,3 +230,32 @@ func TestObjectOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestMapBluezError: bluetoothd's error names become the package's
+// sentinels, and an error without a message still says its name.
+func TestMapBluezError(t *testing.T) {
+	for _, tc := range []struct {
+		in       dbus.Error
+		is       error
+		wantText string
+	}{
+		{dbus.Error{Name: "org.bluez.Error.Busy", Body: []any{""}}, ErrBusy, "org.bluez.Error.Busy"},
+		{dbus.Error{Name: "org.bluez.Error.AlreadyExists", Body: []any{"Already Exists"}}, ErrAlreadyExists, "Already Exists"},
+		{dbus.Error{Name: "org.freedesktop.DBus.Error.ServiceUnknown", Body: []any{"no org.bluez"}}, ErrBluezNotRunning, "no org.bluez"},
+		{dbus.Error{Name: "org.bluez.Error.NotPermitted", Body: []any{"Maximum advertisements reached"}}, ErrAdvertisingSlotsFull, "Maximum"},
+		{dbus.Error{Name: "org.bluez.Error.Failed", Body: []any{""}}, nil, "org.bluez.Error.Failed"},
+		{dbus.Error{Name: "org.bluez.Error.Failed", Body: []any{"Operation failed"}}, nil, "Operation failed"},
+	} {
+		err := mapBluezError(tc.in)
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%s: %v is not %v", tc.in.Name, err, tc.is)
+		}
+		if !strings.Contains(err.Error(), tc.wantText) {
+			t.Errorf("%s: %q does not say %q", tc.in.Name, err, tc.wantText)
+		}
+		var de dbus.Error
+		if tc.is == nil && !errors.As(err, &de) {
+			t.Errorf("%s: %v no longer wraps the dbus.Error", tc.in.Name, err)
+		}
+	}
+}

@@ -373,6 +373,8 @@ func mapBluezError(err error) error {
 	}
 	msg := bluez.ErrorMessage(de)
 	switch de.Name {
+	case bluez.ErrorBusy:
+		return fmt.Errorf("%w (%s)", ErrBusy, de.Name)
 	case bluez.ErrorAlreadyExists:
 		return fmt.Errorf("%w: %s", ErrAlreadyExists, msg)
 	case bluez.ErrorServiceUnknown, bluez.ErrorNameHasNoOwner:
@@ -385,6 +387,11 @@ func mapBluezError(err error) error {
 		if strings.Contains(msg, "Maximum advertisements") {
 			return fmt.Errorf("%w: %s", ErrAdvertisingSlotsFull, msg)
 		}
+	}
+	if err.Error() == "" {
+		// An error without a message (bluetoothd sends some) prints as
+		// nothing at all: say at least its name.
+		return fmt.Errorf("%s%w", de.Name, err)
 	}
 	return err
 }

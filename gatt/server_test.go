@@ -776,6 +776,47 @@ func TestAdapterControl(t *testing.T) {
 	}
 }
 
+// TestAdapterSetWaitsOutBusy: bluetoothd answers a Set with
+// org.bluez.Error.Busy (and an empty message) while a change of the same
+// setting is pending, as right after it started and began powering the
+// adapter on by itself. A Set waits that out; one that stays busy beyond
+// the call timeout fails with ErrBusy and says so.
+func TestAdapterSetWaitsOutBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		busy    int
+		timeout time.Duration
+		wantErr bool
+	}{
+		{"not busy", 0, time.Second, false},
+		{"busy three times", 3, 5 * time.Second, false},
+		{"busy beyond the timeout", 1000, 300 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, gatt.Config{Services: basicServices(nil, nil)})
+			a, err := gatt.OpenAdapter(ctx(t), e.conn, "hci0", tc.timeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.SetPowered(ctx(t), false); err != nil {
+				t.Fatal(err)
+			}
+			e.fake.SetBusy("Powered", tc.busy)
+			err = a.SetPowered(ctx(t), true)
+			powered := e.fake.AdapterProperty("Powered").Value()
+			if tc.wantErr {
+				if !errors.Is(err, gatt.ErrBusy) || !strings.Contains(err.Error(), "org.bluez.Error.Busy") || powered != false {
+					t.Errorf("SetPowered: %v, powered %v; want ErrBusy naming org.bluez.Error.Busy, still off", err, powered)
+				}
+				return
+			}
+			if err != nil || powered != true {
+				t.Errorf("SetPowered: %v, powered %v; want on", err, powered)
+			}
+		})
+	}
+}
+
 func TestCloseUnregisters(t *testing.T) {
 	e := start(t, gatt.Config{Services: basicServices(nil, nil),
 		Advertisement: &gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}}})

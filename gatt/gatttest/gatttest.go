@@ -64,8 +64,24 @@ type Bluez struct {
 	advRegs, advChanges int
 	// regDelay holds each RegisterAdvertisement's answer back this long.
 	regDelay time.Duration
+	// busy counts, per adapter property, the Sets still to be refused
+	// with org.bluez.Error.Busy (see SetBusy).
+	busy map[string]int
 
 	c centralSide // hci1, see EnableCentral
+}
+
+// SetBusy makes the next n Sets of the adapter property name fail with
+// org.bluez.Error.Busy and an empty message, as bluetoothd answers while a change
+// of that setting is pending, e.g. its own power-on right after it started
+// (main.conf AutoEnable). It lasts across Restart.
+func (b *Bluez) SetBusy(name string, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy == nil {
+		b.busy = make(map[string]int)
+	}
+	b.busy[name] = n
 }
 
 // SetRegisterDelay makes RegisterAdvertisement answer d after it has
@@ -562,6 +578,11 @@ func (a adapterProps) Set(iface, name string, v dbus.Variant) *dbus.Error {
 		return dbus.NewError(bluez.ErrorInvalidArgs, []any{"Invalid argument type: " + v.Signature().String()})
 	}
 	a.b.mu.Lock()
+	if a.b.busy[name] > 0 {
+		a.b.busy[name]--
+		a.b.mu.Unlock()
+		return dbus.NewError(bluez.ErrorBusy, []any{""}) // bluetoothd: an empty message
+	}
 	a.b.adapter[name] = v
 	conn := a.b.conn
 	a.b.mu.Unlock()

@@ -57,6 +57,7 @@ const (
 	ErrorNotAvailable       = "org.bluez.Error.NotAvailable"
 	ErrorInvalidArguments   = "org.bluez.Error.InvalidArguments"
 	ErrorNotReady           = "org.bluez.Error.NotReady"
+	ErrorBusy               = "org.bluez.Error.Busy"
 )
 
 // Errors of the bus itself that callers of bluetoothd have to tell apart.
