@@ -335,7 +335,7 @@ func TestImprovOnlyDevice(t *testing.T) {
 	var out string
 	var code int
 	for try := 0; try < 3; try++ {
-		if out, _, code = runBluenet(t, "", "-b", c, "networks", vmtest.PeripheralAddress, "--json"); code != 10 {
+		if out, _, code = runBluenet(t, "", "-b", c, "networks", vmtest.PeripheralAddress, "--json"); code != exitUnreachable {
 			break
 		}
 	}
@@ -366,7 +366,7 @@ func TestImprovOnlyDevice(t *testing.T) {
 	// right after networks' disconnect a scan may miss it (seen twice in a
 	// row once, on a loaded host).
 	for try := 0; try < 3; try++ {
-		if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code != 10 {
+		if _, _, code = runBluenet(t, "", "-b", c, "identify", vmtest.PeripheralAddress); code != exitUnreachable {
 			break
 		}
 	}
@@ -383,7 +383,7 @@ func TestImprovOnlyDevice(t *testing.T) {
 	for try := 0; try < 3; try++ {
 		var stderr string
 		out, stderr, code = runBluenet(t, homePSK+"\n", "-b", c, "provision", vmtest.PeripheralAddress, "--ssid", "ImpNet", "--password-file", "-")
-		if code != 10 || !strings.Contains(stderr, "not found within") {
+		if code != exitUnreachable || !strings.Contains(stderr, "not found within") {
 			break
 		}
 	}
