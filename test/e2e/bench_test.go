@@ -267,20 +267,6 @@ func benchCentral(b *testing.B, ctx context.Context) *central.Central {
 	return c
 }
 
-// hangUp ends a central's subscriptions (stops), disconnects it and gives
-// the daemon a second to see it go.
-func hangUp(b *testing.B, ctx context.Context, p *central.Peripheral, stops ...func()) {
-	b.Helper()
-	for _, stop := range stops {
-		stop()
-	}
-	if err := p.Disconnect(ctx); err != nil {
-		b.Fatal(err)
-	}
-	_ = p.Close(ctx)
-	time.Sleep(time.Second)
-}
-
 // forgetPeripheral removes hci0's device object from the central's adapter,
 // so that the next scan has to see a fresh advertisement.
 func forgetPeripheral(conn *dbus.Conn, c *central.Central) {

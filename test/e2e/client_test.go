@@ -17,7 +17,7 @@ import (
 
 // runBluenet runs the bluenet command with stdin and returns stdout,
 // stderr and the exit code. When the command could not reach the device
-// (exit 10) it logs the links both adapters hold, and if the bed's central
+// (exit 10) it logs what both controllers say (bt_diagnose), and if the bed's central
 // had a connection stuck in the kernel (see vmtest.UnstickCentral), which
 // every later attempt would wait on, it clears it and runs the command once
 // more: a device that really is unreachable still ends with exit 10.
@@ -27,7 +27,8 @@ func runBluenet(t *testing.T, stdin string, args ...string) (string, string, int
 	if code != exitUnreachable {
 		return out, errOut, code
 	}
-	t.Logf("links after exit %d:\n%s", code, vmtest.Sh(t, "for h in hci0 hci1; do echo \"$h:\"; hcitool -i $h con; done"))
+	diag, _ := vmtest.ShErr("bt_diagnose")
+	t.Logf("the controllers after exit %d:\n%s", code, diag)
 	if !vmtest.UnstickCentral(t) {
 		return out, errOut, code
 	}

@@ -151,6 +151,20 @@ func connectPhone(t *testing.T, ctx context.Context) (*phone, central.Advertisem
 	return &phone{c, p}, adv
 }
 
+// hangUp ends a central's subscriptions (stops), disconnects it and gives
+// the daemon a second to see it go.
+func hangUp(tb testing.TB, ctx context.Context, p *central.Peripheral, stops ...func()) {
+	tb.Helper()
+	for _, stop := range stops {
+		stop()
+	}
+	if err := p.Disconnect(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	_ = p.Close(ctx)
+	time.Sleep(time.Second)
+}
+
 func (ph *phone) char(t *testing.T, uuid string) *central.Characteristic {
 	t.Helper()
 	ch, err := ph.p.Characteristic(central.MustParseUUID(uuid))
@@ -313,12 +327,7 @@ func TestDaemon(t *testing.T) {
 	// client frees a characteristic while its CCC-disable write is in
 	// flight and aborts in disable_ccc_callback (double free). That is the
 	// central's stack, which in the bed shares a process with the daemon's.
-	stopStates()
-	stopHosts()
-	stopResults()
-	if err := ph.p.Disconnect(ctx); err != nil {
-		t.Errorf("disconnect: %v", err)
-	}
+	hangUp(t, ctx, ph.p, stopStates, stopHosts, stopResults)
 	d.stop(t)
 	logText, _ := os.ReadFile(d.log)
 	for _, secret := range []string{homePSK, wrongPSK} {

@@ -487,9 +487,7 @@ func soakDiagnose(t *testing.T, d *daemonProc) {
 	t.Helper()
 	s, _ := d.status()
 	t.Logf("diagnosis: daemon status advertising=%v centrals=%v", s.Advertising, s.Centrals)
-	out, _ := vmtest.ShErr(`for i in 0 1; do echo "# hci$i"; timeout 5 btmgmt --index $i info | grep -E 'current settings|addr'; timeout 5 hcitool -i hci$i con; done
-		echo "# hci0 advertising instances"; timeout 5 btmgmt --index 0 advinfo
-		echo "# devices known to bluetoothd"; timeout 5 bluetoothctl devices`)
+	out, _ := vmtest.ShErr("bt_diagnose")
 	t.Logf("diagnosis:\n%s", out)
 }
 
