@@ -286,15 +286,19 @@ func discovering(conn *dbus.Conn, c *central.Central) bool {
 // BenchmarkBluenetStart: daemon start → GATT application registered →
 // advertisement registered → service UUID seen by a scanning central, and
 // resident memory at that point. Baseline: examples/battery, a minimal gatt
-// server (one service, advertised), started the same way, interleaved.
+// server (one service, advertised), started the same way, interleaved. A
+// second baseline, examples/battery -extra 12, has as many D-Bus objects as
+// the daemon's application (2 services, 14 characteristics and 1
+// descriptor against 2 services and 14 characteristics): bluetoothd's share
+// of a registration grows with them.
 func BenchmarkBluenetStart(b *testing.B) {
-	vmtest.DumpLogsOnFailure(b, "bluenet", "battery", "bluetoothd")
+	vmtest.DumpLogsOnFailure(b, "bluenet", "battery", "battery16", "bluetoothd")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	conn := vmtest.SystemBus(b)
 	c := benchCentral(b, ctx)
 	type kind struct {
-		key, log, regLine, advLine, uuid string
+		key, bin, regLine, advLine, uuid string // key names the samples and the log
 		args                             []string
 	}
 	kinds := []kind{
@@ -303,6 +307,8 @@ func BenchmarkBluenetStart(b *testing.B) {
 				"--rpc", "off", "--status-file", filepath.Join(b.TempDir(), "status.json")}},
 		{"battery", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
 			[]string{"-adapter", vmtest.PeripheralAdapter, "-name", "battery"}},
+		{"battery16", "battery", `msg="registered with bluetoothd"`, `msg="registered with bluetoothd"`, "180f",
+			[]string{"-adapter", vmtest.PeripheralAdapter, "-name", "battery", "-extra", "12"}},
 	}
 	res := map[string][]float64{}
 	add := func(k string, v float64) { res[k] = append(res[k], v) }
@@ -322,7 +328,7 @@ func BenchmarkBluenetStart(b *testing.B) {
 			if !waitFor(10*time.Second, func() bool { return discovering(conn, c) }) {
 				b.Fatalf("hci1 not discovering")
 			}
-			p := startProc(b, k.log, vmtest.Bin(b, k.key), k.args...)
+			p := startProc(b, k.key, vmtest.Bin(b, k.bin), k.args...)
 			if k.key == "bluenet" {
 				// The wifi backend's first state: NetworkManager read (device,
 				// access points) before the GATT application is registered.
@@ -361,6 +367,14 @@ func BenchmarkBluenetStart(b *testing.B) {
 	}
 	emit(b, benchResult{Key: "start_advertising_paired", Name: "start → advertising, ratio to the baseline trial by trial", Unit: "×",
 		Samples: paired})
+	emit(b, benchResult{Key: "start_advertising_same_size", Name: "start → advertising, against a baseline with as many objects", Unit: "ms",
+		Samples: res["bluenet_advertising"], Baseline: "battery16_start_advertising"})
+	var pairedSize []float64
+	for i, v := range res["bluenet_advertising"] {
+		pairedSize = append(pairedSize, v/res["battery16_advertising"][i])
+	}
+	emit(b, benchResult{Key: "start_advertising_same_size_paired", Name: "start → advertising, ratio to the same-size baseline trial by trial", Unit: "×",
+		Samples: pairedSize})
 	emit(b, benchResult{Key: "start_visible", Name: "start → service seen by central", Unit: "ms",
 		Samples: res["bluenet_visible"], Baseline: "battery_start_visible"})
 	emit(b, benchResult{Key: "rss_start", Name: "VmRSS when advertising", Unit: "MiB",
@@ -371,6 +385,10 @@ func BenchmarkBluenetStart(b *testing.B) {
 		Samples: res["battery_registered"]})
 	emit(b, benchResult{Key: "battery_start_advertising", Name: "baseline battery: start → advertising", Unit: "ms",
 		Samples: res["battery_advertising"]})
+	emit(b, benchResult{Key: "battery16_start_registered", Name: "baseline battery -extra 12 (16 objects): start → app+adv registered", Unit: "ms",
+		Samples: res["battery16_registered"]})
+	emit(b, benchResult{Key: "battery16_start_advertising", Name: "baseline battery -extra 12 (16 objects): start → advertising", Unit: "ms",
+		Samples: res["battery16_advertising"]})
 	emit(b, benchResult{Key: "battery_start_visible", Name: "baseline battery: start → seen by central", Unit: "ms",
 		Samples: res["battery_visible"]})
 	emit(b, benchResult{Key: "battery_cpu_start", Name: "baseline battery: CPU time when registered", Unit: "ms",
