@@ -288,7 +288,7 @@ func discovering(conn *dbus.Conn, c *central.Central) bool {
 // resident memory at that point. Baseline: examples/battery, a minimal gatt
 // server (one service, advertised), started the same way, interleaved. A
 // second baseline, examples/battery -extra 12, has as many D-Bus objects as
-// the daemon's application (2 services, 14 characteristics and 1
+// the daemon's application (2 services, 13 characteristics and 1
 // descriptor against 2 services and 14 characteristics): bluetoothd's share
 // of a registration grows with them.
 func BenchmarkBluenetStart(b *testing.B) {
