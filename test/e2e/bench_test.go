@@ -369,20 +369,19 @@ func BenchmarkBluenetStart(b *testing.B) {
 		Samples: res["bluenet_advertising"], Baseline: "battery_start_advertising"})
 	// Each trial starts the daemon right before the baseline: their ratio,
 	// trial by trial, is less sensitive to the host's load drifting.
-	var paired []float64
-	for i, v := range res["bluenet_advertising"] {
-		paired = append(paired, v/res["battery_advertising"][i])
+	paired := func(base string) []float64 {
+		var r []float64
+		for i, v := range res["bluenet_advertising"] {
+			r = append(r, v/res[base+"_advertising"][i])
+		}
+		return r
 	}
 	emit(b, benchResult{Key: "start_advertising_paired", Name: "start → advertising, ratio to the baseline trial by trial", Unit: "×",
-		Samples: paired})
+		Samples: paired("battery")})
 	emit(b, benchResult{Key: "start_advertising_same_size", Name: "start → advertising, against a baseline with as many objects", Unit: "ms",
 		Samples: res["bluenet_advertising"], Baseline: "battery16_start_advertising"})
-	var pairedSize []float64
-	for i, v := range res["bluenet_advertising"] {
-		pairedSize = append(pairedSize, v/res["battery16_advertising"][i])
-	}
 	emit(b, benchResult{Key: "start_advertising_same_size_paired", Name: "start → advertising, ratio to the same-size baseline trial by trial", Unit: "×",
-		Samples: pairedSize})
+		Samples: paired("battery16")})
 	emit(b, benchResult{Key: "start_visible", Name: "start → service seen by central", Unit: "ms",
 		Samples: res["bluenet_visible"], Baseline: "battery_start_visible"})
 	emit(b, benchResult{Key: "rss_start", Name: "VmRSS when advertising", Unit: "MiB",
