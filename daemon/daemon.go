@@ -103,7 +103,9 @@ type Config struct {
 	// OnReady is called once, after the GATT application and the
 	// advertisement are registered (systemd's READY=1).
 	OnReady func()
-	// OnStatus is called with the new status after every change.
+	// OnStatus is called with the new status after every change, one call
+	// at a time and in the order of the changes: the last call has the
+	// latest status.
 	OnStatus func(Status)
 }
 
@@ -180,9 +182,10 @@ type daemon struct {
 	advertised []*gatt.Advertisement
 	slotsFull  bool // a later instance was refused: logged once
 
-	joinMu sync.Mutex    // held by the running join
-	window *setup.Window // Config.Setup, or one that is always open
-	gate   *setup.Gate   // the window and one phone at a time
+	joinMu   sync.Mutex    // held by the running join
+	statusMu sync.Mutex    // held from a status's snapshot to its OnStatus
+	window   *setup.Window // Config.Setup, or one that is always open
+	gate     *setup.Gate   // the window and one phone at a time
 
 	mu         sync.Mutex
 	wifiState  wifi.State
@@ -885,10 +888,15 @@ func (d *daemon) onDisconnect(dev gatt.Device) {
 	d.poke()
 }
 
+// publishStatus hands the current status to Config.OnStatus. The main
+// loop and the joins publish; statusMu makes the snapshot and its delivery
+// one step, so an older snapshot is never delivered after a newer one.
 func (d *daemon) publishStatus() {
 	if d.cfg.OnStatus == nil {
 		return
 	}
+	d.statusMu.Lock()
+	defer d.statusMu.Unlock()
 	d.mu.Lock()
 	st := Status{
 		State:       d.wifiState.Kind.String(),

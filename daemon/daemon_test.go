@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -548,5 +550,56 @@ func TestProfileBluetoothdRestart(t *testing.T) {
 				t.Errorf("State after restart = %q, want Disconnected", v)
 			}
 		})
+	}
+}
+
+// TestProfileStatusInOrder: the main loop (Wi-Fi states) and the join
+// (its result) both publish the status. OnStatus is never called twice at
+// once, and the last call has the final state: a writer of the status file
+// never puts an older status over a newer one.
+func TestProfileStatusInOrder(t *testing.T) {
+	var inCall, overlaps atomic.Int32
+	var mu sync.Mutex
+	var last Status
+	f := newFixture(t, func(c *Config) {
+		c.OnStatus = func(s Status) {
+			if inCall.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			time.Sleep(10 * time.Millisecond) // as long as a slow file write
+			mu.Lock()
+			last = s
+			mu.Unlock()
+			inCall.Add(-1)
+		}
+	})
+	dev := f.bz.Connect("00:11:22:33:44:55")
+	for i, ssid := range []string{"home", "cafe", "home"} {
+		if err := f.write(dev, bluenet.SSIDUUID, []byte(ssid), 517, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.write(dev, bluenet.CredentialsUUID, []byte("correct horse"), 517, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.waitJoins(i + 1)
+		want := Status{State: "connected", SSID: ssid, LastResult: "connected"}
+		var got Status
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) {
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			got = last
+			mu.Unlock()
+			if got.State == want.State && got.SSID == want.SSID && got.LastResult == want.LastResult {
+				break
+			}
+		}
+		if got.State != want.State || got.SSID != want.SSID || got.LastResult != want.LastResult {
+			t.Fatalf("join %d: last status %q %q %q, want %q %q %q", i, got.State, got.SSID, got.LastResult,
+				want.State, want.SSID, want.LastResult)
+		}
+	}
+	if n := overlaps.Load(); n > 0 {
+		t.Errorf("OnStatus was called %d times while another call ran", n)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -33,7 +32,9 @@ type envelope struct {
 	Status  json.RawMessage `json:"status"`
 }
 
-// Write replaces the file at path with status, atomically.
+// Write replaces the file at path with status, atomically: a reader sees
+// the old file or the new one, never a part. Writers may run at once; each
+// writes its own temporary file.
 func Write(path string, status any) error {
 	raw, err := json.Marshal(status)
 	if err != nil {
@@ -43,15 +44,26 @@ func Write(path string, status any) error {
 	if err != nil {
 		return fmt.Errorf("statusfile: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("statusfile: %w", err)
 	}
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
 		return fmt.Errorf("statusfile: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp's 0600: `bluenet status` runs as any user
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("statusfile: %w", err)
 	}
 	return nil
