@@ -213,6 +213,7 @@ const MaxAdvertisements = 4
 type advSlot struct {
 	want       *Advertisement // wanted advertisement, nil when not advertising
 	registered bool
+	sent       *Advertisement // what the last RegisterAdvertisement carried
 }
 
 // advPath is the object path of advertising instance i.
@@ -283,8 +284,37 @@ func (s *Server) exportAdv() error {
 
 // registerAdv registers advertising instance i; regMu is held. Once sent,
 // the call is waited for even when ctx ends (see Server.register).
+//
+// A registration that bluetoothd answered only after the call timeout went
+// through all the same: bluetoothd holds the path, with the properties it
+// read then, and answers the next RegisterAdvertisement with AlreadyExists.
+// The instance then counts as registered with what that call carried. It
+// is not taken back at once: the late registration may still be pending in
+// bluetoothd, and BlueZ 5.66 aborts when an advertisement is unregistered
+// while its registration is pending. If the wanted advertisement has
+// changed since, an error says so, and the next AdvertiseInstance replaces
+// it as it replaces any registered advertisement.
 func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject, i int) error {
+	s.mu.Lock()
+	late, want := s.advs[i].sent, s.advs[i].want
+	s.advs[i].sent = want
+	s.mu.Unlock()
 	err := s.register(ctx, adapter, bluez.LEAdvertisingManager1+".RegisterAdvertisement", s.advPath(i))
+	if err != nil && errors.Is(mapBluezError(err), ErrAlreadyExists) {
+		s.mu.Lock()
+		s.advs[i].registered = true
+		s.advs[i].sent = late
+		same := late != nil && want != nil && sameProps(late.props(), want.props())
+		if !same {
+			s.advs[i].want = late
+		}
+		s.mu.Unlock()
+		if !same {
+			return fmt.Errorf("gatt: register advertisement: %w: an earlier version, registered after its call timed out (replaced at the next call)", ErrAlreadyExists)
+		}
+		s.log.Info("advertisement registered by a call that timed out", "path", s.advPath(i))
+		return nil
+	}
 	if err != nil {
 		err = mapBluezError(err)
 		return fmt.Errorf("gatt: register advertisement: %w", err)

@@ -1035,3 +1035,50 @@ func TestAdvertiseReplace(t *testing.T) {
 		})
 	}
 }
+
+// TestAdvertiseRegisteredLate: bluetoothd answered a RegisterAdvertisement
+// only after the call timeout, and registered it all the same (a busy
+// bluetoothd on a slow device). The next registration gets AlreadyExists.
+// The same advertisement then counts as registered; a changed one is
+// reported and replaced by the next call, never unregistered while the late
+// registration might still be pending (BlueZ 5.66 aborts on that).
+func TestAdvertiseRegisteredLate(t *testing.T) {
+	tests := []struct {
+		name    string
+		next    string // LocalName of the next Advertise
+		wantErr bool   // from that Advertise
+	}{
+		{"same advertisement", "before", false},
+		{"changed advertisement", "after", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := start(t, gatt.Config{Services: basicServices(nil, nil), CallTimeout: 200 * time.Millisecond})
+			e.fake.SetRegisterDelay(600 * time.Millisecond)
+			adv := gatt.Advertisement{ServiceUUIDs: []gatt.UUID{svcUUID}, LocalName: "before"}
+			if err := e.srv.Advertise(ctx(t), adv); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Advertise answered after the call timeout: %v, want context.DeadlineExceeded", err)
+			}
+			waitAdvs(t, e, "registered late", func(ads []*gatttest.Adv) bool { return len(ads) == 1 })
+			e.fake.SetRegisterDelay(0)
+
+			adv.LocalName = tt.next
+			err := e.srv.Advertise(ctx(t), adv)
+			if tt.wantErr != (err != nil) || (err != nil && !errors.Is(err, gatt.ErrAlreadyExists)) {
+				t.Fatalf("Advertise after a late registration: %v, want an ErrAlreadyExists error: %v", err, tt.wantErr)
+			}
+			if !e.srv.Advertising() {
+				t.Error("not advertising")
+			}
+			if tt.wantErr {
+				// The next call replaces what bluetoothd registered late.
+				if err := e.srv.Advertise(ctx(t), adv); err != nil {
+					t.Fatalf("Advertise again: %v", err)
+				}
+			}
+			waitAdvs(t, e, "registered", func(ads []*gatttest.Adv) bool {
+				return len(ads) == 1 && ads[0].Props["LocalName"].Value() == tt.next
+			})
+		})
+	}
+}
