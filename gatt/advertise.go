@@ -305,9 +305,6 @@ func (s *Server) registerAdv(ctx context.Context, adapter dbus.BusObject, i int)
 		s.advs[i].registered = true
 		s.advs[i].sent = late
 		same := late != nil && want != nil && sameProps(late.props(), want.props())
-		if !same {
-			s.advs[i].want = late
-		}
 		s.mu.Unlock()
 		if !same {
 			return fmt.Errorf("gatt: register advertisement: %w: an earlier version, registered after its call timed out (replaced at the next call)", ErrAlreadyExists)
